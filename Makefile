@@ -1,0 +1,26 @@
+# The two commands a new machine needs: `make demo` and `make test` (both set up first).
+SHELL := /bin/bash
+PYTEST ?= .venv/bin/python -m pytest
+
+.PHONY: setup setup-test demo test test-unit test-integration bench
+
+setup:
+	@scripts/setup.sh
+
+setup-test:
+	@scripts/setup.sh --test
+
+demo: setup
+	@scripts/demo.sh
+
+test: setup-test
+	$(PYTEST) -q -p no:cacheprovider tests/unit tests/integration
+
+test-unit: setup
+	$(PYTEST) -q -p no:cacheprovider tests/unit
+
+test-integration: setup-test
+	$(PYTEST) -q -p no:cacheprovider tests/integration
+
+bench: setup-test
+	.venv/bin/python bench/run.py

@@ -1,0 +1,152 @@
+"""Side-by-side benchmarks: hoist vs Docker (Debian's docker.io) vs Podman, same machine,
+same inputs, one run. Reports medians of several runs and the ratios.
+
+    .venv/bin/python bench/run.py [--runs 5] [--size-mb 100] [--out bench/results/latest.md]
+
+Each engine gets a private data root and socket; every daemon started here is stopped
+by its PID. Traffic stays on unix sockets.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+sys.path.insert(0, REPO)
+sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
+
+from imagegen import make_archive  # noqa: E402
+
+
+def timed(cmd: list[str], env: dict[str, str] | None = None) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    return time.perf_counter() - t0
+
+
+def median_of(fn, runs: int) -> float:
+    return statistics.median(fn() for _ in range(runs))
+
+
+class Engine:
+    def __init__(self, name: str, cli: list[str], env: dict[str, str]) -> None:
+        self.name, self.cli, self.env = name, cli, env
+
+    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return subprocess.run([*self.cli, *args], env=self.env, capture_output=True, check=check)
+
+    def time(self, *args: str) -> float:
+        return timed([*self.cli, *args], self.env)
+
+
+def start_engines(base: str) -> tuple[list[Engine], list]:
+    from conftest import start_hoistd
+    engines, procs = [], []
+    os.makedirs(os.path.join(base, "hoist"))
+    h = start_hoistd(os.path.join(base, "hoist"))
+    procs.append(h)
+    hoist_bin = os.path.join(REPO, ".venv", "bin", "hoist")
+    cli = [hoist_bin] if os.path.exists(hoist_bin) else [sys.executable, "-m", "hoist.cli.main"]
+    engines.append(Engine("hoist", [*cli, "-H", h.host], dict(os.environ, PYTHONPATH=REPO)))
+    if shutil.which("dockerd"):
+        d = _start_dockerd(os.path.join(base, "docker"))
+        procs.append(d)
+        docker = "/usr/local/bin/docker" if os.path.exists("/usr/local/bin/docker") else "docker"
+        engines.append(Engine("docker", [docker], dict(os.environ, DOCKER_HOST=d.host)))
+    if shutil.which("podman"):
+        root = os.path.join(base, "podman")
+        engines.append(Engine("podman", ["podman", "--root", root + "/storage", "--runroot", root + "/run",
+                                         "--runtime", "runc", "--cgroup-manager", "cgroupfs"], dict(os.environ)))
+    return engines, procs
+
+
+def _start_dockerd(base: str):
+    from conftest import Daemon, _wait_socket
+    os.makedirs(base, exist_ok=True)
+    sock = os.path.join(base, "docker.sock")
+    log = open(os.path.join(base, "dockerd.log"), "ab")
+    proc = subprocess.Popen(["dockerd", "--host", "unix://" + sock, "--data-root", base + "/data",
+                             "--exec-root", base + "/exec", "--pidfile", base + "/dockerd.pid",
+                             "--bridge", "none", "--iptables=false", "--ip6tables=false"],
+                            stdout=log, stderr=log, start_new_session=True)
+    _wait_socket(sock, proc, 60)
+    return Daemon(sock, base + "/data", proc, base)
+
+
+def bench_load_save(engines: list[Engine], base: str, runs: int, size_mb: int) -> dict[str, dict[str, float]]:
+    archive = os.path.join(base, "big.tar")
+    tag = "bench/big:1"
+    make_archive(archive, tag, layers=3, layer_size=size_mb * 1024 * 1024)
+    out: dict[str, dict[str, float]] = {}
+    for e in engines:
+        loads, saves = [], []
+        for _ in range(runs):
+            e.run("rmi", "-f", tag, check=False)
+            e.run("image", "prune", "-f", check=False)
+            loads.append(e.time("load", "-i", archive))
+            dst = os.path.join(base, f"out-{e.name}.tar")
+            saves.append(e.time("save", "-o", dst, tag))
+            os.unlink(dst)
+        out[e.name] = {"load": statistics.median(loads), "save": statistics.median(saves)}
+        e.run("rmi", "-f", tag, check=False)
+    os.unlink(archive)
+    return out
+
+
+def bench_images(engines: list[Engine], base: str, runs: int) -> dict[str, float]:
+    small = os.path.join(base, "small.tar")
+    make_archive(small, "bench/small:1", layers=1, layer_size=1024)
+    out = {}
+    for e in engines:
+        e.run("load", "-i", small)
+        for i in range(10):
+            e.run("tag", "bench/small:1", f"bench/small:t{i}")
+        e.run("images")  # warm
+        out[e.name] = median_of(lambda: e.time("images"), max(runs, 10))
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--size-mb", type=int, default=100, help="size of each of the 3 layers")
+    ap.add_argument("--out", default=os.path.join(HERE, "results", "latest.md"))
+    args = ap.parse_args()
+    base = tempfile.mkdtemp(prefix="hoist-bench-", dir="/var/tmp")
+    engines, procs = start_engines(base)
+    try:
+        ls = bench_load_save(engines, base, args.runs, args.size_mb)
+        im = bench_images(engines, base, args.runs)
+    finally:
+        for p in procs:
+            p.stop()
+        shutil.rmtree(base, ignore_errors=True)
+    lines = [f"# hoist benchmarks ({time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores)", "",
+             f"Medians of {args.runs} runs. Ratio = other engine's time / hoist's time (higher is better for hoist).", "",
+             "| benchmark | " + " | ".join(e.name for e in engines) + " | ratios |", "|---|" + "---|" * (len(engines) + 1)]
+
+    def row(name: str, vals: dict[str, float]) -> str:
+        h = vals["hoist"]
+        ratios = ", ".join(f"{k}/hoist = {v / h:.2f}x" for k, v in vals.items() if k != "hoist")
+        return f"| {name} | " + " | ".join(f"{vals[e.name]:.3f}s" for e in engines) + f" | {ratios} |"
+
+    lines.append(row(f"load 3x{args.size_mb} MB", {k: v["load"] for k, v in ls.items()}))
+    lines.append(row(f"save 3x{args.size_mb} MB", {k: v["save"] for k, v in ls.items()}))
+    lines.append(row("images (CLI wall time)", im))
+    text = "\n".join(lines) + "\n"
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    with open(args.out, "w") as f:
+        f.write(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
