@@ -9,6 +9,18 @@ import os
 import tarfile
 
 
+class _RandomStream:
+    """``size`` bytes of random data, read in any chunk size (tarfile's fileobj)."""
+
+    def __init__(self, size: int) -> None:
+        self.left = size
+
+    def read(self, n: int = -1) -> bytes:
+        n = self.left if n < 0 else min(n, self.left)
+        self.left -= n
+        return os.urandom(n)
+
+
 def _layer_tar(path: str, index: int, size: int) -> str:
     """A layer holding one file of ``size`` random bytes; returns its sha256 (diff ID)."""
     h = hashlib.sha256()
@@ -32,16 +44,7 @@ def _layer_tar(path: str, index: int, size: int) -> str:
             ti.size = size
             ti.mode = 0o644
 
-            class _Rand(io.RawIOBase):
-                left = size
-
-                def readinto(self, b):
-                    n = min(len(b), self.left)
-                    b[:n] = os.urandom(n)
-                    self.left -= n
-                    return n
-
-            tar.addfile(ti, io.BufferedReader(_Rand(), 1 << 20))
+            tar.addfile(ti, _RandomStream(size))
     return "sha256:" + h.hexdigest()
 
 

@@ -60,9 +60,22 @@ class ChunkedReader:
         return bytes(out)
 
     def readinto(self, b: Any) -> int:
-        data = self.read(len(b))
-        b[:len(data)] = data
-        return len(data)
+        """Read into ``b`` straight from the socket buffer (no intermediate copies: big
+        uploads like ``docker load`` go through here)."""
+        view = memoryview(b).cast("B")
+        if self._done or not len(view):
+            return 0
+        if self._left == 0:
+            self._next_chunk()
+            if self._done:
+                return 0
+        n = self._r.readinto(view[:min(self._left, len(view))])  # type: ignore[attr-defined]
+        if not n:
+            raise InvalidArgument("truncated chunked request body")
+        self._left -= n
+        if self._left == 0:
+            self._r.readline(16)
+        return n
 
     def readable(self) -> bool:
         return True
@@ -82,9 +95,12 @@ class LengthReader:
         return data
 
     def readinto(self, b: Any) -> int:
-        data = self.read(len(b))
-        b[:len(data)] = data
-        return len(data)
+        view = memoryview(b).cast("B")
+        if self._left <= 0 or not len(view):
+            return 0
+        n = self._r.readinto(view[:min(self._left, len(view))])  # type: ignore[attr-defined]
+        self._left -= n or 0
+        return n or 0
 
     def readable(self) -> bool:
         return True

@@ -86,7 +86,7 @@ class _Tok:
             return "EOF"
         if self.kind == _ERROR:
             return self.val
-        if self.kind == _KEYWORD:
+        if self.kind == _KEYWORD or self.kind == _DOT:
             return "<%s>" % self.val
         if len(self.val) > 10:
             return _go_quote(self.val[:10]) + "..."
@@ -638,7 +638,6 @@ class _Parser:
             if isinstance(node, _Simple) and node.word in ("end", "else"):
                 self.error("unexpected %s" % node)
             root.append(node)
-        # surface a lexer error sitting right before EOF (cannot happen, but be safe)
         return root
 
     def text_or_action(self) -> _Node:
@@ -665,7 +664,7 @@ class _Parser:
         if tok.kind == _KEYWORD:
             word = tok.val
             if word in ("if", "with", "range"):
-                return self.control(word, tok)
+                return self.control(word)
             if word == "else":
                 peek = self.peek_non_space()
                 if peek.kind == _KEYWORD and peek.val in ("if", "with"):
@@ -685,7 +684,7 @@ class _Parser:
         start = self.peek()
         return _Action(start.pos, self.pipeline("command", _RDELIM))
 
-    def control(self, kind: str, tok: _Tok) -> _Control:
+    def control(self, kind: str) -> _Control:
         mark = len(self.vars)
         pipe = self.pipeline(kind, _RDELIM)
         if kind == "range":
@@ -698,8 +697,8 @@ class _Parser:
             peek = self.peek()
             if kind in ("if", "with") and peek.kind == _KEYWORD and peek.val == kind:
                 # {{else if x}} is {{else}}{{if x}}...{{end}}{{end}} sharing the last end
-                inner_tok = self.next()
-                else_body = [self.control(kind, inner_tok)]
+                self.next()
+                else_body = [self.control(kind)]
             else:
                 else_body, nxt = self.item_list()
                 if nxt.word != "end":
@@ -1160,12 +1159,43 @@ def _hex_float(x: float, verb: str) -> str:
 
 
 def _sprintf(fmt: str, args: tuple | list) -> str:
-    """fmt.Sprintf for the verbs people use in templates."""
+    """fmt.Sprintf for the verbs people use in templates (with %[n]v indexes)."""
     out: list[str] = []
     n = len(fmt)
+    nargs = len(args)
     i = 0
     argi = 0
-    nargs = len(args)
+    reordered = False
+    good = True
+
+    def arg_number(i: int) -> tuple[bool, int]:
+        nonlocal argi, reordered, good
+        if i >= n or fmt[i] != "[":
+            return False, i
+        reordered = True
+        close = fmt.find("]", i + 1)
+        if close < 0 or n - i < 3:
+            good = False
+            return False, i + 1
+        num = fmt[i + 1:close]
+        if not num.isdigit() or not num.isascii():
+            good = False
+            return False, close + 1
+        idx = int(num) - 1
+        if 0 <= idx < nargs:
+            argi = idx
+            return True, close + 1
+        good = False
+        return True, close + 1
+
+    def star() -> int | None:
+        nonlocal argi
+        val = args[argi] if argi < nargs else None
+        argi += 1
+        if isinstance(val, int) and not isinstance(val, bool):
+            return val
+        return None
+
     while i < n:
         j = fmt.find("%", i)
         if j < 0:
@@ -1173,6 +1203,7 @@ def _sprintf(fmt: str, args: tuple | list) -> str:
             break
         out.append(fmt[i:j])
         i = j + 1
+        good = True
         f = _Flags()
         while i < n and fmt[i] in "+-# 0":
             c = fmt[i]
@@ -1187,35 +1218,42 @@ def _sprintf(fmt: str, args: tuple | list) -> str:
             elif not f.minus:
                 f.zero = True
             i += 1
+        after_index, i = arg_number(i)
         if i < n and fmt[i] == "*":
             i += 1
-            if argi < nargs and isinstance(args[argi], int) and not isinstance(args[argi], bool):
-                f.width = args[argi]
-                if f.width < 0:
-                    f.minus, f.zero, f.width = True, False, -f.width
-            else:
+            f.width = star()
+            if f.width is None:
                 out.append("%!(BADWIDTH)")
-            argi += 1
+            elif f.width < 0:
+                f.minus, f.zero, f.width = True, False, -f.width
+            after_index = False
         else:
             s = i
             while i < n and "0" <= fmt[i] <= "9":
                 i += 1
             if i > s:
                 f.width = int(fmt[s:i])
+                after_index = False
         if i < n and fmt[i] == ".":
             i += 1
+            if after_index:
+                good = False
+            after_index, i = arg_number(i)
             if i < n and fmt[i] == "*":
                 i += 1
-                if argi < nargs and isinstance(args[argi], int) and not isinstance(args[argi], bool):
-                    f.prec = args[argi] if args[argi] >= 0 else None
-                else:
+                f.prec = star()
+                if f.prec is None:
                     out.append("%!(BADPREC)")
-                argi += 1
+                elif f.prec < 0:
+                    f.prec = None
+                after_index = False
             else:
                 s = i
                 while i < n and "0" <= fmt[i] <= "9":
                     i += 1
                 f.prec = int(fmt[s:i]) if i > s else 0
+        if not after_index:
+            after_index, i = arg_number(i)
         if i >= n:
             out.append("%!(NOVERB)")
             break
@@ -1223,13 +1261,14 @@ def _sprintf(fmt: str, args: tuple | list) -> str:
         i += 1
         if verb == "%":
             out.append("%")
-            continue
-        if argi >= nargs:
+        elif not good:
+            out.append("%!" + verb + "(BADINDEX)")
+        elif argi >= nargs:
             out.append("%!" + verb + "(MISSING)")
-            continue
-        out.append(_fmt_arg(args[argi], verb, f))
-        argi += 1
-    if argi < nargs:
+        else:
+            out.append(_fmt_arg(args[argi], verb, f))
+            argi += 1
+    if not reordered and argi < nargs:
         extra = ", ".join(
             "<nil>" if a is None else _gotype(a) + "=" + _fmt_v(a) for a in args[argi:]
         )
@@ -2040,6 +2079,8 @@ class _State:
             val = self.eval_arg(dot, a)
             conv = convs[min(k, last)]
             if conv is not None:
+                if type(a) is _Nil and conv is not _want_list:
+                    self.error("cannot assign nil to " + ("int" if conv is _want_int else "string"))
                 try:
                     val = conv(val)
                 except _ArgError as e:

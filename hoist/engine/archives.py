@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 import posixpath
 import platform
-import tarfile
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Callable, Iterable
 
 from ..archive import detect, open_decompressed
+from ..archive.tarstream import DIRECTORY, HARDLINK, REGULAR, SYMLINK, TarReader
 from ..archive.tarwriter import TarPlan
 from ..content.store import BlobInfo
 from ..digest import Digest, is_digest
@@ -61,40 +61,39 @@ class _ArchiveFiles:
         self.lease = lease
         self.files: dict[str, _Mem | _Blob | _Link] = {}
         self._memory = 0
+        self.prepared: list[str] = []
 
     def read(self, stream: BinaryIO) -> None:
         raw = open_decompressed(stream, self.store.max_layer_size * 4)
-        try:
-            tar = tarfile.open(fileobj=raw, mode="r|")
-            for m in tar:
-                name = _clean_name(m.name)
-                if m.isdir() or name == ".":
-                    continue
-                if m.issym() or m.islnk():
-                    target = m.linkname if m.islnk() else posixpath.join(posixpath.dirname(name), m.linkname)
-                    self.files[name] = _Link(_clean_name(target))
-                    continue
-                if not m.isfile():
-                    continue  # devices or fifos have no meaning in an image archive
-                f = tar.extractfile(m)
-                assert f is not None
-                expected = _blob_name_digest(name)
-                if m.size <= _SMALL and self._memory + m.size <= _MEMORY_BUDGET:
-                    data = f.read()
-                    if len(data) != m.size:
-                        raise InvalidContent("truncated archive")
-                    if expected is not None and Digest.of_bytes(data, expected.algorithm) != expected:
-                        raise DigestMismatch(f"archive blob {name} does not match its digest")
-                    self._memory += m.size
-                    self.files[name] = _Mem(data)
-                else:
-                    info = self.store.content.ingest(f, expected, m.size)
-                    self.lease.add("blob", str(info.digest))
-                    self.files[name] = _Blob(info)
-        except tarfile.ReadError as e:
-            raise InvalidContent(f"invalid image archive: {e}") from None
-        except EOFError:
-            raise InvalidContent("invalid image archive: unexpected end of data") from None
+        tar = TarReader(raw)
+        for m in tar:
+            name = _clean_name(m.name)
+            if m.type == DIRECTORY or name == ".":
+                continue
+            if m.type in (SYMLINK, HARDLINK):
+                target = m.linkname if m.type == HARDLINK else \
+                    posixpath.join(posixpath.dirname(name), m.linkname)
+                self.files[name] = _Link(_clean_name(target))
+                continue
+            if m.type != REGULAR:
+                continue  # devices or fifos have no meaning in an image archive
+            expected = _blob_name_digest(name)
+            if m.size <= _SMALL and self._memory + m.size <= _MEMORY_BUDGET:
+                data = tar.read()
+                if expected is not None and Digest.of_bytes(data, expected.algorithm) != expected:
+                    raise DigestMismatch(f"digest mismatch: archive blob {name} does not match its name")
+                self._memory += m.size
+                self.files[name] = _Mem(data)
+            else:
+                try:
+                    info = self.store.content.ingest(tar, expected, m.size)
+                except DigestMismatch:
+                    raise DigestMismatch(f"digest mismatch: archive blob {name} does not match its name") from None
+                self.lease.add("blob", str(info.digest))
+                self.files[name] = _Blob(info)
+                self.store.prepare(info.digest)
+                self.prepared.append(str(info.digest))
+        tar.drain()
 
     def _resolve(self, name: str) -> _Mem | _Blob:
         name = _clean_name(name)
@@ -173,32 +172,38 @@ class ArchiveService:
         """Load every image in the archive. Returns the "Loaded image..." lines."""
         with self.store.gc_lock.shared(), self.store.db.lease() as lease:
             files = _ArchiveFiles(self.store, lease)
-            files.read(stream)
-            if files.has("index.json"):
-                found = self._from_oci(files)
-            elif files.has("manifest.json"):
-                found = self._from_docker_manifest(files)
-            else:
-                raise InvalidContent("invalid image archive: it has neither manifest.json nor index.json")
-            if not found:
-                raise InvalidContent("invalid image archive: it contains no images")
-            lines: list[str] = []
-            for manifest, config, tags in found:
-                old = {t: self._current(t) for t in tags}
-                image_id = self.store.register(manifest, config, tags=tags)
-                for t in tags:
-                    if old[t] and old[t] != image_id:
-                        lines.append(f"The image {familiar(t)} already exists, renaming the old one with "
-                                     f"ID {old[t]} to empty string")
-                self.store.events.publish("image", "load", image_id, name=image_id)
-                for t in tags:
-                    self.store.events.publish("image", "tag", image_id, name=familiar(t))
-                    lines.append(f"Loaded image: {familiar(t)}")
-                if not tags:
-                    lines.append(f"Loaded image ID: {image_id}")
-                for ln in lines[-max(1, len(tags)):]:
-                    progress(ln)
-            return lines
+            try:
+                return self._load(files, stream, progress)
+            finally:
+                self.store.discard_prepared(files.prepared)
+
+    def _load(self, files: "_ArchiveFiles", stream: BinaryIO, progress: Progress) -> list[str]:
+        files.read(stream)
+        if files.has("index.json"):
+            found = self._from_oci(files)
+        elif files.has("manifest.json"):
+            found = self._from_docker_manifest(files)
+        else:
+            raise InvalidContent("invalid image archive: it has neither manifest.json nor index.json")
+        if not found:
+            raise InvalidContent("invalid image archive: it contains no images")
+        lines: list[str] = []
+        for manifest, config, tags in found:
+            old = {t: self._current(t) for t in tags}
+            image_id = self.store.register(manifest, config, tags=tags)
+            for t in tags:
+                if old[t] and old[t] != image_id:
+                    lines.append(f"The image {familiar(t)} already exists, renaming the old one with "
+                                 f"ID {old[t]} to empty string")
+            self.store.events.publish("image", "load", image_id, name=image_id)
+            for t in tags:
+                self.store.events.publish("image", "tag", image_id, name=familiar(t))
+                lines.append(f"Loaded image: {familiar(t)}")
+            if not tags:
+                lines.append(f"Loaded image ID: {image_id}")
+            for ln in lines[-max(1, len(tags)):]:
+                progress(ln)
+        return lines
 
     def _current(self, tag: str) -> str | None:
         r = self.store.db.one("SELECT image_id FROM tags WHERE name=?", (tag,))

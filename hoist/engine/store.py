@@ -10,12 +10,12 @@ import hashlib
 import os
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Iterator
 
-from ..archive import open_decompressed
+from ..archive import detect, open_decompressed
 from ..config import Paths
 from ..content.store import BlobInfo, ContentStore
 from ..digest import Digest
@@ -54,6 +54,13 @@ class _HashingReader:
     def drain(self) -> None:
         while self.read(1 << 20):
             pass
+
+
+def _finish_hash(hashing: "_HashingReader | None", blob: Digest) -> Digest:
+    if hashing is None:
+        return blob
+    hashing.drain()
+    return Digest("sha256", hashing.hash.hexdigest())
 
 
 class _RWLock:
@@ -127,6 +134,9 @@ class ImageStore:
         self.gc_lock = _RWLock()
         self._layer_locks: dict[str, threading.Lock] = {}
         self._layer_locks_guard = threading.Lock()
+        self._prepared: dict[str, Future[tuple[str, int, Digest] | None]] = {}
+        self._prepared_guard = threading.Lock()
+        self._prepare_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="unpack")
 
     def recover(self) -> None:
         """Called once at daemon start, before any writer: drop crash leftovers."""
@@ -225,20 +235,23 @@ class ImageStore:
                 prow = self.db.one("SELECT key FROM layers WHERE chain_id=?", (str(parent),))
                 parent_key = prow["key"] if prow else None
             key = row["key"] if row is not None else self._next_key()
-            with self.content.open(layer.blob.digest) as raw:
-                stream = open_decompressed(raw, self.max_layer_size)
-                hashing = _HashingReader(stream)
-                try:
-                    size = self.snapshots.unpack(key, parent_key, hashing, self.max_layer_size)
-                    hashing.drain()
-                except BaseException:
+            prepared = self._claim_prepared(layer)
+            if prepared is not None:
+                tmp, size = prepared
+                self.snapshots.adopt(tmp, key)  # type: ignore[union-attr]
+            else:
+                with self.content.open(layer.blob.digest) as raw:
+                    stream, hashing = self._layer_stream(raw, layer.blob.digest)
+                    try:
+                        size = self.snapshots.unpack(key, parent_key, stream, self.max_layer_size)
+                        actual = _finish_hash(hashing, layer.blob.digest)
+                    except BaseException:
+                        self.snapshots.remove(key)
+                        raise
+                if actual != layer.diff_id:
                     self.snapshots.remove(key)
-                    raise
-            actual = Digest("sha256", hashing.hash.hexdigest())
-            if actual != layer.diff_id:
-                self.snapshots.remove(key)
-                raise DigestMismatch(f"digest mismatch: layer {layer.blob.digest} unpacks to {actual}, "
-                                     f"but the image config says {layer.diff_id}")
+                    raise DigestMismatch(f"digest mismatch: layer {layer.blob.digest} unpacks to {actual}, "
+                                         f"but the image config says {layer.diff_id}")
             with self.db.transaction() as c:
                 c.execute("INSERT OR REPLACE INTO layers(chain_id, diff_id, parent, key, size, added) "
                           "VALUES (?,?,?,?,?,?)", (cid, str(layer.diff_id), str(parent or ""), key,
@@ -246,6 +259,60 @@ class ImageStore:
                 c.execute("INSERT OR REPLACE INTO layer_blobs(blob_digest, diff_id) VALUES (?,?)",
                           (str(layer.blob.digest), str(layer.diff_id)))
             return size
+
+    def _layer_stream(self, raw: BinaryIO, blob: Digest) -> tuple[BinaryIO, "_HashingReader | None"]:
+        """The uncompressed tar of a stored blob, plus a hasher for its diff ID. An
+        uncompressed blob *is* its tar, already verified against its digest on ingest,
+        so it is read directly and not hashed again."""
+        head = raw.read(8)
+        raw.seek(0)
+        if detect(head) == "none":
+            return raw, None
+        hashing = _HashingReader(open_decompressed(raw, self.max_layer_size))
+        return hashing, hashing  # type: ignore[return-value]
+
+    def prepare(self, blob: Digest) -> None:
+        """Start unpacking a blob that is probably a layer, before the image that uses it
+        is known (overlay only). ``register`` adopts the result; ``discard_prepared``
+        drops what nobody claimed."""
+        if not getattr(self.snapshots, "independent_layers", False):
+            return
+        with self._prepared_guard:
+            if str(blob) in self._prepared:
+                return
+            self._prepared[str(blob)] = self._prepare_pool.submit(self._prepare_job, blob)
+
+    def _prepare_job(self, blob: Digest) -> tuple[str, int, Digest] | None:
+        try:
+            with self.content.open(blob) as raw:
+                stream, hashing = self._layer_stream(raw, blob)
+                tmp, size = self.snapshots.extract_detached(stream, self.max_layer_size)  # type: ignore[union-attr]
+                return tmp, size, _finish_hash(hashing, blob)
+        except Exception:
+            return None  # not a layer after all, or a bad one: the normal path reports it
+
+    def _claim_prepared(self, layer: LayerInput) -> tuple[str, int] | None:
+        with self._prepared_guard:
+            fut = self._prepared.pop(str(layer.blob.digest), None)
+        if fut is None:
+            return None
+        res = fut.result()
+        if res is None:
+            return None
+        tmp, size, diff = res
+        if diff != layer.diff_id:
+            self.snapshots.discard(tmp)  # type: ignore[union-attr]
+            return None
+        return tmp, size
+
+    def discard_prepared(self, blobs: list[str]) -> None:
+        for b in blobs:
+            with self._prepared_guard:
+                fut = self._prepared.pop(b, None)
+            if fut is not None:
+                res = fut.result()
+                if res is not None:
+                    self.snapshots.discard(res[0])  # type: ignore[union-attr]
 
     def unpack(self, layers: list[LayerInput]) -> list[int]:
         chain = T.chain_ids([l.diff_id for l in layers])

@@ -62,17 +62,35 @@ class _DirSnapshotter:
 class OverlaySnapshotter(_DirSnapshotter):
     name = "overlayfs"
 
+    # overlay layers do not depend on their parents' contents, so a layer can be
+    # extracted before its place in a chain is known (while the rest of an archive is
+    # still arriving) and adopted under its key later.
+    independent_layers = True
+
     def unpack(self, key: int, parent_key: int | None, layer_tar: BinaryIO,
                limit: int | None) -> int:
+        tmp, size = self.extract_detached(layer_tar, limit)
+        self.adopt(tmp, key)
+        return size
+
+    def extract_detached(self, layer_tar: BinaryIO, limit: int | None) -> tuple[str, int]:
         tmp = self._new_tmp()
         try:
-            stats = extract_layer(layer_tar, os.path.join(tmp, "fs"), whiteouts="overlay",
-                                  limit=limit)
+            stats = extract_layer(layer_tar, os.path.join(tmp, "fs"), whiteouts="overlay", limit=limit)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return tmp, stats.bytes
+
+    def adopt(self, tmp: str, key: int) -> None:
+        try:
             self._publish(tmp, key)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        return stats.bytes
+
+    def discard(self, tmp: str) -> None:
+        shutil.rmtree(tmp, ignore_errors=True)
 
     def mounts(self, chain: list[int]) -> list[Mount]:
         if len(chain) == 1:
@@ -86,6 +104,7 @@ class CopySnapshotter(_DirSnapshotter):
     layer applied (whiteouts delete). Slower and bigger, but works on any filesystem."""
 
     name = "native"
+    independent_layers = False
 
     def unpack(self, key: int, parent_key: int | None, layer_tar: BinaryIO,
                limit: int | None) -> int:
