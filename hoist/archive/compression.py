@@ -21,9 +21,12 @@ from typing import Any, BinaryIO, Callable, Protocol
 
 from ..errors import InvalidArgument, InvalidContent, SizeLimitExceeded, Unavailable
 
+_isal_zlib: Any
+_igzip: Any
+_zstd: Any
 try:  # ISA-L inflate/deflate is several times faster than zlib and releases the GIL.
-    from isal import isal_zlib as _isal_zlib
     from isal import igzip as _igzip
+    from isal import isal_zlib as _isal_zlib
 except ImportError:  # pragma: no cover - depends on the environment
     _isal_zlib = None
     _igzip = None
@@ -46,11 +49,16 @@ _BZIP2_MAGIC = b"BZh"
 _XZ_MAGIC = b"\xfd7zXZ\x00"
 
 
+def _is_zstd_skippable(head: bytes) -> bool:
+    # A zstd stream may open with a skippable (metadata) frame: magic 0x184D2A5?.
+    return len(head) >= 4 and head[1:4] == b"\x2a\x4d\x18" and head[0] & 0xF0 == 0x50
+
+
 def detect(head: bytes) -> str:
     """Name the compression of a stream from its first bytes ("none" if unrecognised)."""
     if head.startswith(_GZIP_MAGIC):
         return "gzip"
-    if head.startswith(_ZSTD_MAGIC):
+    if head.startswith(_ZSTD_MAGIC) or _is_zstd_skippable(head):
         return "zstd"
     if head.startswith(_BZIP2_MAGIC):
         return "bzip2"

@@ -23,7 +23,7 @@ from typing import BinaryIO, Callable, Literal
 
 from ..errors import (InvalidArgument, InvalidContent, NotFound, SizeLimitExceeded,
                       Unavailable, UnsafeArchive)
-from .tarstream import (BLOCKDEV, CHAR, DIRECTORY, FIFO, HARDLINK, REGULAR, SYMLINK, TarEntry,
+from .tarstream import (CHAR, DIRECTORY, FIFO, HARDLINK, REGULAR, SYMLINK, TarEntry,
                         TarReader, xattr_transportable)
 
 __all__ = ["ExtractStats", "extract_layer", "open_root", "safe_remove_tree", "split_name",

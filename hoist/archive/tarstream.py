@@ -269,7 +269,8 @@ class TarReader:
             if block == _ZERO_BLOCK:
                 if pending:
                     raise InvalidContent("invalid tar: extended header without an entry")
-                return self._end_of_archive()
+                self._end_of_archive()
+                return None
             hdr = _parse_header(block)
             if hdr.type in ("x", "g", "L", "K"):
                 meta_bytes += hdr.size
@@ -290,7 +291,6 @@ class TarReader:
         if second is not None and second != _ZERO_BLOCK:
             raise InvalidContent("invalid tar: data after a zero block is not a zero block")
         self._ended = True
-        return None
 
     def _read_meta(self, hdr: _Header, total: int) -> bytes:
         if hdr.size < 0 or total > _MAX_META:

@@ -1,0 +1,1 @@
+"""The ``hoist`` command-line client (entry point: :func:`hoist.cli.main.run`)."""

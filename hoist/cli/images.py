@@ -10,8 +10,8 @@ from ..client import quote_name
 from ..errors import HoistError, NotFound
 from .command import (FORMAT_HELP, INSPECT_FORMAT_HELP, Command, CommandFailed, Context, Flag,
                       filters_json)
-from .output import (display_messages, go_reformat_json, go_time_string, human_duration,
-                     human_size, human_size_precision, rfc3339, since, table, truncate_id)
+from .output import (display_messages, go_reformat_json, go_time_string, human_size,
+                     human_size_precision, rfc3339, since, table, truncate_id)
 
 # ---------------------------------------------------------------------- references
 
@@ -147,48 +147,71 @@ DEFAULT_IMAGE_TABLE_DIGEST = ("table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.
                               "{{if .CreatedSince }}{{.CreatedSince}}{{else}}N/A{{end}}\t{{.Size}}")
 
 
+def _gotemplate() -> Any:
+    try:
+        from . import gotemplate
+    except ImportError:  # pragma: no cover - the module ships with hoist
+        raise CommandFailed("--format is not available: hoist.cli.gotemplate is missing") from None
+    return gotemplate
+
+
+def _template_error(e: Exception, code: int) -> CommandFailed:
+    msg = getattr(e, "message", None) or str(e)
+    if not msg.startswith("template parsing error"):
+        msg = "template parsing error: " + msg
+    return CommandFailed(msg, code)
+
+
+def go_json(obj: Any) -> str:
+    """Go's ``json.Marshal`` of a map: sorted keys, compact, HTML characters escaped (what
+    docker prints for ``{{json .}}`` of its formatter rows)."""
+    import json
+
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return (text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+
+
+def _is_json_format(fmt: str) -> bool:
+    body = fmt.strip(" ")
+    return body == "json" or body.replace(" ", "") == "{{json.}}"
+
+
 def format_rows(fmt: str, rows: list[dict[str, Any]], *, default_table: str,
                 headers: dict[str, str]) -> str:
     """Render rows with a user ``--format`` (Go template, ``table ...`` or ``json``)."""
+    if _is_json_format(fmt):
+        return "".join(go_json(r) + "\n" for r in rows)
+    gt = _gotemplate()
     try:
-        from . import gotemplate
-    except ImportError:
-        raise CommandFailed("--format is not available: hoist.cli.gotemplate is missing") from None
-    try:
-        text = gotemplate.format_rows(fmt, rows, default_table=default_table, headers=headers)
-    except HoistError:
-        raise
-    except Exception as e:  # a template that does not parse or execute
-        raise CommandFailed(f"template parsing error: {e}") from None
+        text = gt.format_rows(fmt, rows, default_table=default_table, headers=headers)
+    except (HoistError, ValueError, KeyError, TypeError) as e:
+        raise _template_error(e, 1) from None
     if text and not text.endswith("\n"):
         text += "\n"
     return text
 
 
-def render_template(ctx: Context, fmt: str, data: Any) -> str:
-    try:
-        from . import gotemplate
-    except ImportError:
-        raise CommandFailed("--format is not available: hoist.cli.gotemplate is missing") from None
-    try:
-        return gotemplate.compile_template(fmt).render(data)
-    except HoistError:
-        raise
-    except Exception as e:
-        raise CommandFailed(f"template parsing error: {e}") from None
+class CompiledTemplate:
+    """A parsed ``--format`` template; render errors become docker's exit status 1."""
+
+    def __init__(self, tmpl: Any) -> None:
+        self._tmpl = tmpl
+
+    def render(self, data: Any) -> str:
+        try:
+            return self._tmpl.render(data)
+        except (HoistError, ValueError, KeyError, TypeError) as e:
+            raise _template_error(e, 1) from None
 
 
-def compile_template(fmt: str) -> Any:
+def compile_template(fmt: str) -> CompiledTemplate:
+    """Parse a ``--format``/``-f`` template; a syntax error exits 64 as in docker."""
+    gt = _gotemplate()
     try:
-        from . import gotemplate
-    except ImportError:
-        raise CommandFailed("--format is not available: hoist.cli.gotemplate is missing") from None
-    try:
-        return gotemplate.compile_template(fmt)
-    except HoistError:
-        raise
-    except Exception as e:
-        raise CommandFailed(f"template parsing error: {e}", 64) from None
+        return CompiledTemplate(gt.compile_template(fmt))
+    except (HoistError, ValueError, KeyError, TypeError) as e:
+        raise _template_error(e, 64) from None
 
 
 def _unique(items: list[str]) -> list[str]:
@@ -269,14 +292,7 @@ def _inspect_output(ctx: Context, fmt: str, raws: list[bytes]) -> None:
     import json
 
     tmpl = compile_template(fmt)
-    out = []
-    for raw in raws:
-        try:
-            out.append(tmpl.render(json.loads(raw)) + "\n")
-        except HoistError:
-            raise
-        except Exception as e:
-            raise CommandFailed(f"template parsing error: {e}") from None
+    out = [tmpl.render(json.loads(raw)) + "\n" for raw in raws]
     ctx.write("".join(out) or "\n")
 
 

@@ -293,16 +293,18 @@ def format_version(client: dict[str, Any], server: dict[str, Any] | None) -> str
                 lines.append(f"  Version:\t{comp.get('Version', '')}")
                 for k in sorted(details):
                     lines.append(f"  {k}:\t{details[k]}")
-    return tabwrite("\n".join(lines) + "\n\n", minwidth=20, tabwidth=1, padding=1)
+    return tabwrite("\n".join(lines) + "\n", minwidth=20, tabwidth=1, padding=1)
 
 
 def run_version(ctx: Context, opts: dict[str, Any], args: list[str]) -> int:
     fmt = opts["format"]
     tmpl = None
+    raw_json = False
     if fmt:
-        from .images import compile_template
+        from .images import _is_json_format, compile_template
 
-        tmpl = compile_template("{{json .}}" if fmt == "json" else fmt)
+        raw_json = _is_json_format(fmt)
+        tmpl = compile_template("{{json .}}" if raw_json else fmt)
     client = ctx.client()
     server = None
     err: HoistError | None = None
@@ -314,12 +316,15 @@ def run_version(ctx: Context, opts: dict[str, Any], args: list[str]) -> int:
         err = e
     cv = client_version(api)
     if tmpl is not None:
-        ctx.write(tmpl.render({"Client": cv, "Server": server}) + "\n")
+        data: dict[str, Any] = {"Client": cv, "Server": server}
+        if not raw_json:
+            # Templates name Go fields: .Client.APIVersion, .Server.APIVersion.
+            data = {"Client": dict(cv, APIVersion=cv["ApiVersion"]),
+                    "Server": None if server is None else
+                    dict(server, APIVersion=server.get("ApiVersion", ""))}
+        ctx.write(tmpl.render(data) + "\n")
     else:
-        text = format_version(cv, server)
-        if server is None:
-            text = text.rstrip("\n") + "\n"
-        ctx.write(text)
+        ctx.write(format_version(cv, server))
     if err is not None:
         raise err
     return 0
@@ -495,12 +500,16 @@ def _go_str(x: Any) -> str:
 def run_info(ctx: Context, opts: dict[str, Any], args: list[str]) -> int:
     fmt = opts["format"]
     if fmt:
-        from .images import compile_template
         from .. import __version__
+        from .images import _is_json_format, compile_template
 
-        tmpl = compile_template("{{json .}}" if fmt == "json" else fmt)
+        raw_json = _is_json_format(fmt)
+        tmpl = compile_template("{{json .}}" if raw_json else fmt)
         info = ctx.client().get_json("/info") or {}
         data = dict(info)
+        if not raw_json:
+            for go_name, key in (("HTTPProxy", "HttpProxy"), ("HTTPSProxy", "HttpsProxy")):
+                data.setdefault(go_name, info.get(key, ""))
         data["ClientInfo"] = {"Debug": ctx.debug, "Version": __version__, "Context": "default",
                               "Plugins": [], "Warnings": None}
         ctx.write(tmpl.render(data) + "\n")
@@ -622,13 +631,26 @@ def format_event(ev: dict[str, Any]) -> str:
     return "".join(parts) + "\n"
 
 
+def event_template_data(ev: dict[str, Any]) -> dict[str, Any]:
+    """An event keyed by the Go field names templates use (``.Status``, ``.ID``,
+    ``.From``, ``.Type``, ``.Action``, ``.Actor.ID``, ``.Scope``, ``.Time``, ``.TimeNano``)."""
+    actor = ev.get("Actor") or {}
+    return {"Status": ev.get("status", ""), "ID": ev.get("id", ""), "From": ev.get("from", ""),
+            "Type": ev.get("Type", ""), "Action": ev.get("Action", ""),
+            "Actor": {"ID": actor.get("ID", ""), "Attributes": actor.get("Attributes") or {}},
+            "Scope": ev.get("scope", ""), "Time": ev.get("time", 0),
+            "TimeNano": ev.get("timeNano", 0)}
+
+
 def run_events(ctx: Context, opts: dict[str, Any], args: list[str]) -> int:
     fmt = opts["format"]
     tmpl = None
+    raw_json = False
     if fmt:
-        from .images import compile_template
+        from .images import _is_json_format, compile_template
 
-        tmpl = compile_template("{{json .}}" if fmt == "json" else fmt)
+        raw_json = _is_json_format(fmt)
+        tmpl = compile_template("{{json .}}" if raw_json else fmt)
     params: dict[str, Any] = {}
     now = time.time()
     if opts["since"]:
@@ -643,12 +665,7 @@ def run_events(ctx: Context, opts: dict[str, Any], args: list[str]) -> int:
         if not isinstance(ev, dict):
             continue
         if tmpl is not None:
-            try:
-                text = tmpl.render(ev) + "\n"
-            except HoistError:
-                raise
-            except Exception as e:
-                raise CommandFailed(f"template parsing error: {e}") from None
+            text = tmpl.render(ev if raw_json else event_template_data(ev)) + "\n"
         else:
             text = format_event(ev)
         out.write(text)
