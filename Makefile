@@ -14,7 +14,7 @@ demo: setup
 	@scripts/demo.sh
 
 test: setup-test
-	$(PYTEST) -q -p no:cacheprovider tests/unit tests/integration
+	HOIST_TEST_DEBOOTSTRAP=1 $(PYTEST) -q -p no:cacheprovider tests/unit tests/integration
 
 test-unit: setup
 	$(PYTEST) -q -p no:cacheprovider tests/unit

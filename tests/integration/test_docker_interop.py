@@ -127,3 +127,16 @@ def test_oci_archive_from_skopeo(hoistd, tmp_path):
     assert "oci/img:2" in out
     img = json.loads(hoistd.hoist("image", "inspect", "oci/img:2").stdout)[0]
     assert len(img["RootFS"]["Layers"]) == 2
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.environ.get("HOIST_TEST_DEBOOTSTRAP") != "1",
+                    reason="set HOIST_TEST_DEBOOTSTRAP=1 to bootstrap from a Debian mirror")
+def test_bootstrap_debian_runs_in_docker(hoistd, dockerd):
+    """`hoist image bootstrap debian:bookworm`, then the image runs in a real dockerd."""
+    out = hoistd.hoist("image", "bootstrap", "debian:bookworm", timeout=900).stdout.decode()
+    assert "debian:bookworm" in out
+    dockerd.docker("load", docker=CLIS[0], input=hoistd.hoist("save", "debian:bookworm").stdout)
+    r = dockerd.docker("run", "--rm", "--network", "none", "debian:bookworm", "cat", "/etc/debian_version",
+                       docker=CLIS[0])
+    assert r.stdout.decode().startswith("12.")
