@@ -209,6 +209,9 @@ def test_setuid_devices_and_caps_preserved_as_data(env):
     top = info["GraphDriver"]["Data"].get("UpperDir") or info["GraphDriver"]["Data"]["Dir"]
     st = os.lstat(os.path.join(top, "bin/su"))
     assert st.st_mode & 0o7777 == 0o4755
+    assert os.getxattr(os.path.join(top, "bin/ping"), "security.capability")[:4] == b"\x01\x00\x00\x02"
+    dev_st = os.lstat(os.path.join(top, "dev/sda"))
+    assert stat.S_ISBLK(dev_st.st_mode) and os.major(dev_st.st_rdev) == 8
     # The unpacked tree sits in a root-only directory: nothing on the host can use a
     # setuid file or device node in it.
     snaps = os.path.join(d.root, "snapshots")
@@ -218,6 +221,19 @@ def test_setuid_devices_and_caps_preserved_as_data(env):
     saved = b"".join(api.get_image("data/only:1"))
     with tarfile.open(fileobj=io.BytesIO(saved)) as t:
         assert t.extractfile("blobs/sha256/" + sha(layer)[7:]).read() == layer
+
+
+def test_absolute_symlinks_are_legal_and_stay_inside(env):
+    d, api, victim = env
+    layer = tar_bytes([dir_entry("etc"), link_entry("etc/alias", "/etc/passwd"),
+                       link_entry("etc/victim", os.path.join(victim, "file"))])
+    res = _post(api, "/images/load", docker_archive([layer], ["data/abslink:1"]))
+    assert res.status_code == 200, res.text
+    info = api.inspect_image("data/abslink:1")
+    top = info["GraphDriver"]["Data"].get("UpperDir") or info["GraphDriver"]["Data"]["Dir"]
+    assert os.readlink(os.path.join(top, "etc/alias")) == "/etc/passwd"
+    with open(os.path.join(victim, "file")) as f:
+        assert f.read() == "precious\n"
 
 
 # --------------------------------------------------------------- concurrency and crashes
