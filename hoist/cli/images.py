@@ -177,14 +177,33 @@ def _is_json_format(fmt: str) -> bool:
     return body == "json" or body.replace(" ", "") == "{{json.}}"
 
 
+class _Row:
+    """A formatter row as an object: a template naming a field the row does not have
+    fails (``can't evaluate field Foo in type ...``) as it does with docker's structs."""
+
+    def __init__(self, fields: dict[str, Any]) -> None:
+        self.__dict__.update(fields)
+
+
+_ROW_TYPES: dict[str, type] = {}
+
+
+def _row_objects(rows: list[dict[str, Any]], type_name: str) -> list[Any]:
+    cls = _ROW_TYPES.get(type_name)
+    if cls is None:
+        cls = _ROW_TYPES[type_name] = type(type_name, (_Row,), {})
+    return [cls(r) for r in rows]
+
+
 def format_rows(fmt: str, rows: list[dict[str, Any]], *, default_table: str,
-                headers: dict[str, str]) -> str:
+                headers: dict[str, str], type_name: str = "*formatter.Context") -> str:
     """Render rows with a user ``--format`` (Go template, ``table ...`` or ``json``)."""
     if _is_json_format(fmt):
         return "".join(go_json(r) + "\n" for r in rows)
     gt = _gotemplate()
     try:
-        text = gt.format_rows(fmt, rows, default_table=default_table, headers=headers)
+        text = gt.format_rows(fmt, _row_objects(rows, type_name), default_table=default_table,
+                              headers=headers)
     except (HoistError, ValueError, KeyError, TypeError) as e:
         raise _template_error(e, 1) from None
     if text and not text.endswith("\n"):
@@ -255,7 +274,8 @@ def run_images(ctx: Context, opts: dict[str, Any], args: list[str], *, called_as
         if fmt.startswith("table") and show_digests and "{{.Digest}}" not in fmt:
             fmt += "\t{{.Digest}}"
         default = DEFAULT_IMAGE_TABLE_DIGEST if show_digests else DEFAULT_IMAGE_TABLE
-        ctx.write(format_rows(fmt, rows, default_table=default, headers=IMAGE_HEADERS))
+        ctx.write(format_rows(fmt, rows, default_table=default, headers=IMAGE_HEADERS,
+                              type_name="*formatter.imageContext"))
     if args and not images and called_as == "images" and args[0] in _IMAGE_SUBCOMMANDS:
         ctx.error(f'\nNo images found matching "{args[0]}": did you mean '
                   f'"{ctx_root(ctx)} image {args[0]}"?')
@@ -446,7 +466,8 @@ def run_history(ctx: Context, opts: dict[str, Any], args: list[str]) -> int:
         ctx.write(table([HISTORY_HEADERS[c] for c in cols], ([r[c] for c in cols] for r in rows)))
         return 0
     default = DEFAULT_HISTORY_TABLE if human else NON_HUMAN_HISTORY_TABLE
-    ctx.write(format_rows(fmt, rows, default_table=default, headers=HISTORY_HEADERS))
+    ctx.write(format_rows(fmt, rows, default_table=default, headers=HISTORY_HEADERS,
+                          type_name="*image.historyContext"))
     return 0
 
 

@@ -190,7 +190,8 @@ def run_df(ctx: Context, opts: dict[str, Any], args: list[str]) -> int:
         return 0
     from .images import format_rows
 
-    ctx.write(format_rows(fmt, rows, default_table=DEFAULT_DF_TABLE, headers=DF_HEADERS))
+    ctx.write(format_rows(fmt, rows, default_table=DEFAULT_DF_TABLE, headers=DF_HEADERS,
+                          type_name="*formatter.diskUsageContext"))
     return 0
 
 

@@ -9,7 +9,6 @@ text docker prints (``Error response from daemon: <message>``).
 from __future__ import annotations
 
 import codecs
-import http.client
 import json
 import os
 import socket
@@ -19,10 +18,12 @@ from urllib.parse import urlencode
 
 from ..errors import Conflict, HoistError, InvalidArgument, NotFound, Unavailable
 from . import API_VERSION, default_socket, parse_host, resolve_host
+from .wire import Connection, ProtocolError
+from .wire import Response as WireResponse
 
 _CHUNK = 1 << 20
 _STATUS_ERRORS: dict[int, type[HoistError]] = {400: InvalidArgument, 404: NotFound, 409: Conflict}
-_RETRYABLE = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
+_RETRYABLE = (BrokenPipeError, ConnectionResetError)
 
 
 def _version_tuple(v: str) -> tuple[int, ...]:
@@ -37,35 +38,6 @@ def _version_tuple(v: str) -> tuple[int, ...]:
 
 def lower_version(a: str, b: str) -> str:
     return a if _version_tuple(a) < _version_tuple(b) else b
-
-
-class _UnixHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float | None) -> None:
-        # docker's client uses this dummy host name for non-TCP transports.
-        super().__init__("api.moby.localhost", timeout=timeout, blocksize=_CHUNK)
-        self.unix_path = path
-
-    def connect(self) -> None:
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            s.settimeout(self.timeout)
-            s.connect(self.unix_path)
-        except BaseException:
-            s.close()
-            raise
-        self.sock = s
-
-
-class _TCPHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, host: str, port: int, timeout: float | None) -> None:
-        super().__init__(host, port, timeout=timeout, blocksize=_CHUNK)
-
-    def connect(self) -> None:
-        super().connect()
-        try:
-            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except OSError:
-            pass
 
 
 def error_from_response(status: int, reason: str, content_type: str, body: bytes,
@@ -101,7 +73,7 @@ def error_from_response(status: int, reason: str, content_type: str, body: bytes
 class Response:
     """A streaming response. Iterate, ``read``/``read1``/``readinto``, then ``close``."""
 
-    def __init__(self, resp: http.client.HTTPResponse, conn: http.client.HTTPConnection) -> None:
+    def __init__(self, resp: WireResponse, conn: Connection) -> None:
         self._resp = resp
         self._conn = conn
         self.status = resp.status
@@ -125,17 +97,10 @@ class Response:
         return self._resp.readinto(b)
 
     def __iter__(self) -> Iterator[bytes]:
-        while True:
-            data = self._resp.read1(_CHUNK)
-            if not data:
-                return
-            yield data
+        return iter(self._resp)
 
     def close(self) -> None:
-        try:
-            self._resp.close()
-        finally:
-            self._conn.close()
+        self._conn.close()
 
     def __enter__(self) -> "Response":
         return self
@@ -164,7 +129,7 @@ class Client:
         self.timeout = timeout
         self._version = version or (os.environ.get("DOCKER_API_VERSION") or "").lstrip("v") or None
         self._version_pinned = self._version is not None
-        self._conn: http.client.HTTPConnection | None = None
+        self._conn: Connection | None = None
         self._autostarted = False
         self.ping_headers: dict[str, str] = {}
 
@@ -176,10 +141,10 @@ class Client:
             return "unix://" + self.address
         return f"tcp://{self.address}:{self.port}"
 
-    def _new_conn(self) -> http.client.HTTPConnection:
+    def _new_conn(self) -> Connection:
         if self.scheme == "unix":
-            return _UnixHTTPConnection(self.address, self.timeout)
-        return _TCPHTTPConnection(self.address, self.port, self.timeout)
+            return Connection.open_unix(self.address, self.timeout)
+        return Connection.open_tcp(self.address, self.port, self.timeout)
 
     def _unavailable(self, exc: OSError) -> HoistError:
         if isinstance(exc, PermissionError):
@@ -196,10 +161,9 @@ class Client:
             return True
         return os.path.abspath(self.address) == os.path.abspath(default_socket())
 
-    def _connect(self) -> http.client.HTTPConnection:
-        conn = self._new_conn()
+    def _connect(self) -> Connection:
         try:
-            conn.connect()
+            return self._new_conn()
         except (FileNotFoundError, ConnectionRefusedError) as exc:
             if not self._may_autostart():
                 raise self._unavailable(exc) from None
@@ -208,9 +172,8 @@ class Client:
             self._autostarted = True
             ensure_daemon(self.address, self.data_root, display_host=self.display_host,
                           debug=self.debug)
-            conn = self._new_conn()
             try:
-                conn.connect()
+                return self._new_conn()
             except OSError as exc2:
                 raise self._unavailable(exc2) from None
         except socket.timeout:
@@ -218,9 +181,6 @@ class Client:
                               "Is the daemon running? (connection timed out)") from None
         except OSError as exc:
             raise self._unavailable(exc) from None
-        if self.timeout is not None and conn.sock is not None:
-            conn.sock.settimeout(self.timeout)
-        return conn
 
     def _url(self, path: str, params: Any = None, versioned: bool = True) -> str:
         if versioned:
@@ -229,43 +189,24 @@ class Client:
         query = _encode_params(params)
         return path + ("?" + query if query else "")
 
-    def _send(self, conn: http.client.HTTPConnection, method: str, url: str, body: Any,
-              headers: dict[str, str] | None) -> http.client.HTTPResponse:
+    def _send(self, conn: Connection, method: str, url: str, body: Any,
+              headers: dict[str, str] | None) -> WireResponse:
         hdrs = {"User-Agent": _user_agent()}
         if headers:
             hdrs.update(headers)
-        conn.putrequest(method, url, skip_accept_encoding=True)
-        lower = {k.lower() for k in hdrs}
-        for k, v in hdrs.items():
-            conn.putheader(k, v)
-        if body is None:
-            if method in ("POST", "PUT") and "content-length" not in lower:
-                conn.putheader("Content-Length", "0")
-            conn.endheaders()
-        elif isinstance(body, (bytes, bytearray, memoryview)):
-            if "content-length" not in lower:
-                conn.putheader("Content-Length", str(len(body)))
-            conn.endheaders(bytes(body))
-        else:
-            size = _known_size(body)
+        try:
+            conn.send_request(method, url, hdrs, body)
+        except (BrokenPipeError, ConnectionResetError):
+            if body is None or isinstance(body, (bytes, bytearray, memoryview)):
+                raise
+            # The daemon answered (and hung up) before taking the whole body: its
+            # answer is more useful than the broken pipe.
             try:
-                if size is not None and "transfer-encoding" not in lower:
-                    conn.putheader("Content-Length", str(size))
-                    conn.endheaders()
-                    _send_sized_file(conn.sock, body, size)
-                else:
-                    conn.putheader("Transfer-Encoding", "chunked")
-                    conn.endheaders()
-                    _send_chunked(conn.sock, body)
-            except (BrokenPipeError, ConnectionResetError):
-                # The daemon answered (and hung up) before taking the whole body: its
-                # answer is more useful than the broken pipe.
-                try:
-                    return conn.getresponse()
-                except (OSError, http.client.HTTPException):
-                    raise Unavailable(f"the hoist daemon at {self.display_host} closed the "
-                                      "connection while the request body was being sent") from None
-        return conn.getresponse()
+                return conn.read_response(method)
+            except OSError:
+                raise Unavailable(f"the hoist daemon at {self.display_host} closed the "
+                                  "connection while the request body was being sent") from None
+        return conn.read_response(method)
 
     def _request(self, method: str, url: str, body: Any = None,
                  headers: dict[str, str] | None = None, *, stream: bool = False) -> Any:
@@ -289,12 +230,12 @@ class Client:
                     continue  # the kept-alive connection had gone stale
                 raise Unavailable(f"the hoist daemon at {self.display_host} closed the "
                                   "connection unexpectedly") from None
-            except (OSError, http.client.HTTPException) as exc:
+            except OSError as exc:
                 conn.close()
                 if not stream:
                     self._conn = None
                 raise Unavailable(f"error during connect to {self.display_host}: {exc}") from None
-            if resp.will_close:
+            if not conn.reusable:
                 conn.close()
                 self._conn = None
             else:
@@ -321,7 +262,7 @@ class Client:
         if resp.status >= 400:
             raise error_from_response(resp.status, resp.reason, resp.getheader("Content-Type") or "",
                                       data, "/_ping")
-        self.ping_headers = {k.lower(): v for k, v in resp.getheaders()}
+        self.ping_headers = dict(resp.headers)
         return self.ping_headers
 
     def negotiate(self) -> str:
@@ -384,7 +325,7 @@ class Client:
         if resp.status >= 400:
             try:
                 data = resp.read(1 << 20)
-            except (OSError, http.client.HTTPException):
+            except OSError:
                 data = b""
             conn.close()
             raise error_from_response(resp.status, resp.reason,
@@ -470,69 +411,6 @@ def _encode_params(params: Any) -> str:
         else:
             items.append((k, str(v)))
     return urlencode(items)
-
-
-def _known_size(body: Any) -> int | None:
-    """Bytes left in a regular file body, or None when unknown (pipe, iterator...)."""
-    fileno = getattr(body, "fileno", None)
-    if fileno is None:
-        return None
-    try:
-        fd = fileno()
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            return None
-        pos = body.tell()
-    except (OSError, ValueError, AttributeError):
-        return None
-    return max(0, st.st_size - pos)
-
-
-def _send_sized_file(sock: socket.socket, f: Any, size: int) -> None:
-    sent = 0
-    offset = f.tell()
-    try:
-        fd = f.fileno()
-        while sent < size:
-            n = os.sendfile(sock.fileno(), fd, offset + sent, min(size - sent, 1 << 30))
-            if n == 0:
-                break
-            sent += n
-        f.seek(offset + sent)
-    except OSError as e:
-        if isinstance(e, (BrokenPipeError, ConnectionResetError)):
-            raise
-        # sendfile unsupported here: plain copy of what is left.
-        f.seek(offset + sent)
-        while sent < size:
-            data = f.read(min(_CHUNK, size - sent))
-            if not data:
-                break
-            sock.sendall(data)
-            sent += len(data)
-    if sent < size:
-        raise HoistError("the file being sent shrank while it was read")
-
-
-def _send_chunked(sock: socket.socket, body: Any) -> None:
-    if hasattr(body, "read"):
-        reader = getattr(body, "read1", None) or body.read
-
-        def gen() -> Iterator[bytes]:
-            while True:
-                data = reader(_CHUNK)
-                if not data:
-                    return
-                yield data
-
-        chunks: Iterable[bytes] = gen()
-    else:
-        chunks = body
-    for data in chunks:
-        if not data:
-            continue
-        sock.sendall(b"%x\r\n" % len(data) + bytes(data) + b"\r\n")
-    sock.sendall(b"0\r\n\r\n")
 
 
 def _user_agent() -> str:
