@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, Callable
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs milliseconds at every CLI start
+    from typing import Any, Callable
 
 FORMAT_HELP = (
     "Format output using a custom template:\n"

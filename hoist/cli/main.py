@@ -9,7 +9,9 @@ command failure (``rmi`` of a missing image, ``inspect`` of an unknown object, .
 from __future__ import annotations
 
 import sys
-from typing import Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs milliseconds at every CLI start
+    from typing import Any
 
 from .command import Command, CommandFailed, Context, Flag, HelpRequested, UsageError, flag_usages
 

@@ -13,7 +13,9 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Iterable
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs milliseconds at every CLI start
+    from typing import Any, Callable, Iterable
 
 # ---------------------------------------------------------------------- sizes
 

@@ -71,9 +71,17 @@ def parse_host(host: str) -> tuple[str, str, int]:
 def quote_name(name: str) -> str:
     """Escape an object name (``busybox:latest``, ``t/imp:1``) for a URL path segment the
     way Go's ``url.URL`` does: ``/`` and ``:`` stay, spaces, ``?`` and ``#`` are escaped."""
-    from urllib.parse import quote
+    return percent_encode(name, "/:@$&+,;=")
 
-    return quote(name, safe="/:@$&+,;=")
+
+_UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
+
+
+def percent_encode(text: str, safe: str = "") -> str:
+    """RFC 3986 percent-encoding; urllib.parse would cost its import (and ipaddress's)
+    on every CLI start."""
+    keep = _UNRESERVED | frozenset(safe.encode())
+    return "".join(chr(b) if b in keep else f"%{b:02X}" for b in text.encode())
 
 
 def __getattr__(name: str):  # lazy: keep ``import hoist.client`` cheap

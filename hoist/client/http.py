@@ -12,13 +12,13 @@ import codecs
 import json
 import os
 import socket
-import stat
-from typing import Any, BinaryIO, Iterable, Iterator
-from urllib.parse import urlencode
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs milliseconds at every CLI start
+    from typing import Any, BinaryIO, Iterable, Iterator
 
 from ..errors import Conflict, HoistError, InvalidArgument, NotFound, Unavailable
-from . import API_VERSION, default_socket, parse_host, resolve_host
-from .wire import Connection, ProtocolError
+from . import API_VERSION, default_socket, parse_host, percent_encode, resolve_host
+from .wire import Connection
 from .wire import Response as WireResponse
 
 _CHUNK = 1 << 20
@@ -410,7 +410,7 @@ def _encode_params(params: Any) -> str:
             items.append((k, json.dumps(v, separators=(",", ":"))))
         else:
             items.append((k, str(v)))
-    return urlencode(items)
+    return "&".join(f"{percent_encode(k)}={percent_encode(v)}" for k, v in items)
 
 
 def _user_agent() -> str:

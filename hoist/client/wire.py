@@ -10,7 +10,9 @@ from __future__ import annotations
 import os
 import socket
 import stat
-from typing import Any, Iterable, Iterator
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs milliseconds at every CLI start
+    from typing import Any, Iterable, Iterator
 
 _CHUNK = 1 << 20
 _MAX_HEADER = 64 * 1024
