@@ -52,8 +52,9 @@ def start_engines(base: str) -> tuple[list[Engine], list]:
     os.makedirs(os.path.join(base, "hoist"))
     h = start_hoistd(os.path.join(base, "hoist"))
     procs.append(h)
-    hoist_bin = os.path.join(REPO, ".venv", "bin", "hoist")
-    cli = [hoist_bin] if os.path.exists(hoist_bin) else [sys.executable, "-m", "hoist.cli.main"]
+    # The same isolated launcher `make setup` installs as /usr/local/bin/hoist.
+    cli = [sys.executable, "-I", "-S", "-c",
+           f"import sys; sys.path.insert(0, {REPO!r}); from hoist.cli.main import run; run()"]
     engines.append(Engine("hoist", [*cli, "-H", h.host], dict(os.environ, PYTHONPATH=REPO)))
     if shutil.which("dockerd"):
         d = _start_dockerd(os.path.join(base, "docker"))

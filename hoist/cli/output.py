@@ -130,7 +130,7 @@ def rfc3339_nano_fixed(ns: int) -> str:
 def ansic(value: str) -> str:
     """docker's ``reformatDate``: an RFC 3339 time → Go's ANSIC layout, else unchanged."""
     try:
-        from datetime import datetime, timezone  # noqa: F401  (only for version output)
+        from datetime import datetime  # only for version output
 
         text = value.strip()
         if text.endswith("Z") or text.endswith("z"):

@@ -8,7 +8,7 @@ from typing import Any
 
 from ..errors import HoistError, NotFound
 from .command import FORMAT_HELP, INSPECT_FORMAT_HELP, Command, CommandFailed, Context, Flag, filters_json
-from .output import (bytes_size, go_time_string, human_size, human_size_precision, rfc3339_nano_fixed,
+from .output import (bytes_size, human_size, human_size_precision, rfc3339_nano_fixed,
                      since, table, tabwrite, truncate_id)
 
 # ---------------------------------------------------------------------- df
