@@ -157,7 +157,8 @@ class Command:
         return None
 
     def flag_error(self, message: str) -> UsageError:
-        return UsageError(f"{message}\nSee '{self.path} --help'.", 125)
+        return UsageError(f"{message}\n\nUsage:  {self.use_line()}\n\n"
+                          f"Run '{self.path} --help' for more information", 125)
 
     def parse(self, argv: list[str]) -> tuple[dict[str, Any], list[str]]:
         """Parse ``argv`` (everything after the command name) into ``(opts, args)``."""

@@ -2,9 +2,9 @@
 
 Startup is kept lean: this module imports only the small command framework; a
 command's module (and the HTTP client, and the template engine) is imported when that
-command runs. Exit statuses: 0 ok, 125 for flag errors and errors from the daemon or
-engine (:class:`hoist.errors.HoistError.exit_code`), 1 where docker reports a generic
-command failure (``rmi`` of a missing image, ``inspect`` of an unknown object, ...).
+command runs. Exit statuses as the docker CLI's: 0 ok, 125 for flag errors, 1 when the
+daemon refuses a request or a command fails (``rmi`` of a missing image, ``inspect`` of
+an unknown object, ...); 126/127 from :class:`hoist.errors.HoistError` keep their meaning.
 """
 from __future__ import annotations
 
@@ -188,7 +188,10 @@ def main(argv: list[str] | None = None, *, client: Any = None, stdout: Any = Non
             err.write(e.message.rstrip("\n") + "\n")
             if debug:
                 _traceback(err)
-            return e.exit_code
+            # The docker CLI exits 1 when the daemon refuses a request; 125 is what
+            # `run`/`create` report for engine errors, and those commands say so
+            # themselves (CommandFailed). 126/127 keep their meaning everywhere.
+            return 1 if e.exit_code == 125 else e.exit_code
         if isinstance(e, OSError):
             err.write(f"{e.strerror or e}" + (f": {e.filename}" if e.filename else "") + "\n")
             if debug:

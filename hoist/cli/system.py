@@ -4,7 +4,9 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs milliseconds at every CLI start
+    from typing import Any
 
 from ..errors import HoistError, NotFound
 from .command import FORMAT_HELP, INSPECT_FORMAT_HELP, Command, CommandFailed, Context, Flag, filters_json

@@ -222,10 +222,10 @@ def test_save_rmi_load_roundtrip(dockerd_sock, imported, tmp_path):
 
 def test_errors_and_exit_codes(dockerd_sock):
     p = hoist(dockerd_sock, "tag", "no-such-image", "x")
-    assert p.returncode == 125
+    assert p.returncode == 1
     assert p.stderr.decode().startswith("Error response from daemon: No such image: no-such-image")
     p = hoist(dockerd_sock, "images", "--bogus")
-    assert p.returncode == 125 and b"unknown flag: --bogus\nSee 'hoist images --help'." in p.stderr
+    assert p.returncode == 125 and b"unknown flag: --bogus\n\nUsage:  hoist images" in p.stderr
     p = hoist(dockerd_sock, "image", "bootstrap", "busybox")
     assert p.returncode == 125
     assert p.stderr.decode() == "this daemon does not support bootstrap (is it hoistd?)\n"
