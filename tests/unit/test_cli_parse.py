@@ -404,7 +404,7 @@ def test_images_table():
 
 
 def test_images_exact_table_layout():
-    imgs = [{"Id": ID1, "RepoTags": ["t/imp:1"], "Created": int(NOW - 2), "Size": 8}]
+    imgs = [{"Id": ID1, "RepoTags": ["t/imp:1"], "Created": int(time.time() - 2), "Size": 8}]
     rc, so, _ = run(["images"], FakeClient({("GET", "/images/json"): imgs}))
     assert so == ("REPOSITORY   TAG       IMAGE ID       CREATED         SIZE\n"
                   "t/imp        1         a1a1a1a1a1a1   2 seconds ago   8B\n")
