@@ -89,7 +89,9 @@ class _Routes:
             "Components": [{"Name": "Engine", "Version": DOCKER_COMPAT_VERSION,
                             "Details": {"ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION,
                                         "Os": "linux", "Arch": arch, "KernelVersion": uname.release,
-                                        "Implementation": f"hoist {__version__}"}}],
+                                        "Experimental": "false", "GitCommit": "hoist",
+                                        "GoVersion": "python" + platform.python_version(),
+                                        "BuildTime": "", "Implementation": f"hoist {__version__}"}}],
             "Version": DOCKER_COMPAT_VERSION, "ApiVersion": API_VERSION,
             "MinAPIVersion": MIN_API_VERSION, "GitCommit": "hoist", "GoVersion": "python" +
             platform.python_version(), "Os": "linux", "Arch": arch, "KernelVersion": uname.release,

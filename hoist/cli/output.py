@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs milliseconds at every CLI start
+    from datetime import datetime
     from typing import Any, Callable, Iterable
 
 # ---------------------------------------------------------------------- sizes
@@ -127,25 +128,33 @@ def rfc3339_nano_fixed(ns: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", tm) + f".{frac:09d}" + _rfc_zone(tm)
 
 
+def parse_rfc3339(text: Any) -> "datetime | None":
+    """An RFC 3339 time as the daemon writes it (nanoseconds, ``Z`` or an offset)."""
+    if not isinstance(text, str) or "T" not in text:
+        return None
+    from datetime import datetime  # only for the few commands that show dates
+
+    t = text.strip()
+    if t.endswith(("Z", "z")):
+        t = t[:-1] + "+00:00"
+    head, dot, rest = t.partition(".")
+    if dot:
+        # Python parses at most microseconds; Go writes nanoseconds.
+        digits = ""
+        while rest and rest[0].isdigit():
+            digits += rest[0]
+            rest = rest[1:]
+        t = head + "." + digits[:6].ljust(6, "0") + rest
+    try:
+        return datetime.fromisoformat(t)
+    except ValueError:
+        return None
+
+
 def ansic(value: str) -> str:
     """docker's ``reformatDate``: an RFC 3339 time → Go's ANSIC layout, else unchanged."""
-    try:
-        from datetime import datetime  # only for version output
-
-        text = value.strip()
-        if text.endswith("Z") or text.endswith("z"):
-            text = text[:-1] + "+00:00"
-        head, dot, rest = text.partition(".")
-        if dot:
-            digits = ""
-            while rest and rest[0].isdigit():
-                digits += rest[0]
-                rest = rest[1:]
-            text = head + "." + (digits[:6].ljust(6, "0")) + rest
-        if "T" not in text:
-            return value
-        dt = datetime.fromisoformat(text)
-    except (ValueError, IndexError):
+    dt = parse_rfc3339(value)
+    if dt is None:
         return value
     return dt.strftime("%a %b ") + f"{dt.day:2d}" + dt.strftime(" %H:%M:%S %Y")
 

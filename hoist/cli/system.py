@@ -10,7 +10,7 @@ if TYPE_CHECKING:  # typing costs milliseconds at every CLI start
 
 from ..errors import HoistError, NotFound
 from .command import FORMAT_HELP, INSPECT_FORMAT_HELP, Command, CommandFailed, Context, Flag, filters_json
-from .output import (bytes_size, human_size, human_size_precision, rfc3339_nano_fixed,
+from .output import (bytes_size, parse_rfc3339, human_size, human_size_precision, rfc3339_nano_fixed,
                      since, table, tabwrite, truncate_id)
 
 # ---------------------------------------------------------------------- df
@@ -80,25 +80,9 @@ def df_rows(du: dict[str, Any]) -> list[dict[str, str]]:
     return [img_row, c_row, v_row, b_row]
 
 
-def _parse_rfc3339(text: Any) -> float | None:
-    if not isinstance(text, str) or not text:
-        return None
-    from datetime import datetime
-
-    t = text.strip()
-    if t.endswith(("Z", "z")):
-        t = t[:-1] + "+00:00"
-    head, dot, rest = t.partition(".")
-    if dot:
-        digits = ""
-        while rest and rest[0].isdigit():
-            digits += rest[0]
-            rest = rest[1:]
-        t = head + "." + digits[:6].ljust(6, "0") + rest
-    try:
-        return datetime.fromisoformat(t).timestamp()
-    except ValueError:
-        return None
+def _timestamp(text: Any) -> float | None:
+    dt = parse_rfc3339(text)
+    return dt.timestamp() if dt is not None else None
 
 
 def df_verbose(du: dict[str, Any]) -> str:
@@ -159,8 +143,8 @@ def df_verbose(du: dict[str, Any]) -> str:
     out.append(f"\nBuild cache usage: {human_size(builder)}\n\n")
     rows = []
     for b in cache:
-        created = _parse_rfc3339(b.get("CreatedAt"))
-        last = _parse_rfc3339(b.get("LastUsedAt"))
+        created = _timestamp(b.get("CreatedAt"))
+        last = _timestamp(b.get("LastUsedAt"))
         bid = truncate_id(str(b.get("ID") or ""))
         rows.append([bid + ("*" if b.get("InUse") else ""), str(b.get("Type") or ""),
                      human_size_precision(_int(b.get("Size")), 3),
@@ -299,15 +283,19 @@ def format_version(client: dict[str, Any], server: dict[str, Any] | None) -> str
     return tabwrite("\n".join(lines) + "\n", minwidth=20, tabwidth=1, padding=1)
 
 
+def _template(fmt: str) -> tuple[Any, bool]:
+    """A compiled ``--format`` (or None) and whether it asked for plain ``json``."""
+    if not fmt:
+        return None, False
+    from .images import _is_json_format, compile_template
+
+    raw_json = _is_json_format(fmt)
+    return compile_template("{{json .}}" if raw_json else fmt), raw_json
+
+
 def run_version(ctx: Context, opts: dict[str, Any], args: list[str]) -> int:
     fmt = opts["format"]
-    tmpl = None
-    raw_json = False
-    if fmt:
-        from .images import _is_json_format, compile_template
-
-        raw_json = _is_json_format(fmt)
-        tmpl = compile_template("{{json .}}" if raw_json else fmt)
+    tmpl, raw_json = _template(fmt)
     client = ctx.client()
     server = None
     err: HoistError | None = None
@@ -647,13 +635,7 @@ def event_template_data(ev: dict[str, Any]) -> dict[str, Any]:
 
 def run_events(ctx: Context, opts: dict[str, Any], args: list[str]) -> int:
     fmt = opts["format"]
-    tmpl = None
-    raw_json = False
-    if fmt:
-        from .images import _is_json_format, compile_template
-
-        raw_json = _is_json_format(fmt)
-        tmpl = compile_template("{{json .}}" if raw_json else fmt)
+    tmpl, raw_json = _template(fmt)
     params: dict[str, Any] = {}
     now = time.time()
     if opts["since"]:
