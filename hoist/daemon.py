@@ -41,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     from .api.routes import build_router
     from .engine.daemon_state import Engine
     try:
+        _lock_data_root(data_root)  # held (fd kept open) for the life of the process
         engine = Engine.open(data_root, args.snapshotter, args.max_layer_size)
         engine.store.recover()
         os.makedirs(os.path.dirname(path) or ".", mode=0o755, exist_ok=True)
@@ -83,6 +84,24 @@ def main(argv: list[str] | None = None) -> int:
         except FileNotFoundError:
             pass
     return 0
+
+
+def _lock_data_root(data_root: str) -> int:
+    """One daemon per data root: start-up recovery deletes unfinished writes, which is
+    only safe when nobody else is writing. The kernel drops the lock if we die."""
+    import fcntl
+
+    os.makedirs(data_root, mode=0o710, exist_ok=True)
+    fd = os.open(os.path.join(data_root, "hoistd.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        owner = os.pread(fd, 32, 0).decode(errors="replace").strip()
+        os.close(fd)
+        raise HoistError(f"data root {data_root} is in use by another hoistd (pid {owner or '?'})") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode(), 0)
+    return fd
 
 
 def run() -> None:

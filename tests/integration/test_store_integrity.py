@@ -103,3 +103,15 @@ def test_shared_layers_survive_removal_of_one_image(fresh_hoistd, api):
 def test_data_root_and_socket_modes(fresh_hoistd):
     assert os.stat(fresh_hoistd.root).st_mode & 0o777 == 0o710
     assert os.stat(fresh_hoistd.sock).st_mode & 0o777 == 0o660
+
+
+def test_one_daemon_per_data_root(fresh_hoistd, tmp_path):
+    import subprocess
+    import sys
+    other = str(tmp_path / "other.sock")
+    p = subprocess.run([sys.executable, "-m", "hoist.daemon", "--host", "unix://" + other,
+                        "--data-root", fresh_hoistd.root], capture_output=True, timeout=30,
+                       env=dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.dirname(__file__)))))
+    assert p.returncode == 125
+    assert b"in use by another hoistd" in p.stderr
+    assert not os.path.exists(other)
