@@ -349,7 +349,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._drain(body)
             if found:
                 return self._send_error(405, f"method {self.command} not allowed for {path}")
-            return self._send_error(404, f"page not found")
+            return self._send_error(404, "page not found")
         handler, params = found
         req = Request(self.command, path, parse_qs(parts.query, keep_blank_values=True), self.headers,
                       body, api, params, self.connection)

@@ -5,8 +5,6 @@ import json
 import os
 import platform
 import queue
-import shutil
-import socket
 import time
 from typing import Any, Iterator
 
@@ -15,7 +13,7 @@ from ..config import API_VERSION, MIN_API_VERSION
 from ..errors import HoistError, InvalidArgument
 from ..engine.daemon_state import Engine
 from ..engine.importer import import_image
-from .http import (EmptyResponse, JSONResponse, Request, Router, SizedResponse, StreamResponse,
+from .http import (EmptyResponse, Request, Router, SizedResponse, StreamResponse,
                    TextResponse, client_gone, json_lines)
 
 

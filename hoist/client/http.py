@@ -9,15 +9,14 @@ text docker prints (``Error response from daemon: <message>``).
 from __future__ import annotations
 
 import codecs
-import json
 import os
-import socket
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs milliseconds at every CLI start
     from typing import Any, BinaryIO, Iterable, Iterator
 
 from ..errors import Conflict, HoistError, InvalidArgument, NotFound, Unavailable
 from . import API_VERSION, default_socket, parse_host, percent_encode, resolve_host
+from . import fastjson
 from .wire import Connection
 from .wire import Response as WireResponse
 
@@ -52,7 +51,7 @@ def error_from_response(status: int, reason: str, content_type: str, body: bytes
     else:
         if content_type.split(";")[0].strip() == "application/json" or text.startswith("{"):
             try:
-                doc = json.loads(text)
+                doc = fastjson.loads(text)
             except ValueError:
                 doc = None
             if isinstance(doc, dict) and isinstance(doc.get("message"), str) and doc["message"]:
@@ -176,7 +175,7 @@ class Client:
                 return self._new_conn()
             except OSError as exc2:
                 raise self._unavailable(exc2) from None
-        except socket.timeout:
+        except TimeoutError:
             raise Unavailable(f"Cannot connect to the hoist daemon at {self.display_host}. "
                               "Is the daemon running? (connection timed out)") from None
         except OSError as exc:
@@ -296,13 +295,15 @@ class Client:
     def _json(self, method: str, path: str, params: Any, body: Any) -> Any:
         headers = None
         if body is not None and not isinstance(body, (bytes, bytearray)):
+            import json
+
             body = json.dumps(body).encode()
             headers = {"Content-Type": "application/json"}
         data = self.request(method, path, params, body, headers)
         if not data.strip():
             return None
         try:
-            return json.loads(data)
+            return fastjson.loads(data)
         except ValueError:
             raise HoistError(f"Error reading JSON: invalid response from daemon for {path}") from None
 
@@ -361,6 +362,8 @@ class Client:
 
 def iter_json(chunks: Iterable[bytes]) -> Iterator[Any]:
     """Decode a stream of JSON values (newline-separated or simply concatenated)."""
+    import json
+
     decoder = json.JSONDecoder()
     utf8 = codecs.getincrementaldecoder("utf-8")("replace")
     buf = ""
@@ -407,6 +410,8 @@ def _encode_params(params: Any) -> str:
         elif isinstance(v, (list, tuple)):
             items.extend((k, str(x)) for x in v)
         elif isinstance(v, dict):
+            import json
+
             items.append((k, json.dumps(v, separators=(",", ":"))))
         else:
             items.append((k, str(v)))

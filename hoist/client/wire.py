@@ -7,8 +7,8 @@ bodies of known length or chunked, and responses framed the same two ways (or by
 """
 from __future__ import annotations
 
+import _socket  # socket.py would bring enum and selectors: milliseconds per CLI run
 import os
-import socket
 import stat
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs milliseconds at every CLI start
@@ -23,7 +23,7 @@ class ProtocolError(OSError):
 
 
 class Connection:
-    def __init__(self, sock: socket.socket, host_header: str) -> None:
+    def __init__(self, sock: _socket.socket, host_header: str) -> None:
         self.sock = sock
         self.host_header = host_header
         self._buf = bytearray()
@@ -31,7 +31,7 @@ class Connection:
 
     @staticmethod
     def open_unix(path: str, timeout: float | None = None) -> "Connection":
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
         try:
             s.settimeout(timeout)
             s.connect(path)
@@ -43,6 +43,8 @@ class Connection:
 
     @staticmethod
     def open_tcp(host: str, port: int, timeout: float | None = None) -> "Connection":
+        import socket
+
         s = socket.create_connection((host, port), timeout=timeout)
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return Connection(s, f"{host}:{port}")
@@ -262,7 +264,7 @@ def _known_size(body: Any) -> int | None:
     return None
 
 
-def _send_file(sock: socket.socket, f: Any, size: int) -> None:
+def _send_file(sock: _socket.socket, f: Any, size: int) -> None:
     offset = f.tell()
     end = offset + size
     try:

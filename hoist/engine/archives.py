@@ -17,7 +17,7 @@ from ..archive.tarstream import DIRECTORY, HARDLINK, REGULAR, SYMLINK, TarReader
 from ..archive.tarwriter import TarPlan
 from ..content.store import BlobInfo
 from ..digest import Digest, is_digest
-from ..errors import DigestMismatch, InvalidArgument, InvalidContent, NotFound, UnsafeArchive
+from ..errors import DigestMismatch, InvalidArgument, InvalidContent, UnsafeArchive
 from ..image import reference as R
 from ..image import types as T
 from .images import ImageService, familiar

@@ -11,7 +11,6 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..digest import Digest
 from ..errors import HoistError
 from ..image import types as T
 from .store import ImageStore, LayerInput

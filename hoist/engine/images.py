@@ -3,10 +3,12 @@ on top of the :class:`ImageStore`."""
 from __future__ import annotations
 
 import datetime as _dt
+import fnmatch
 import re
+import time
 from typing import Any
 
-from ..digest import Digest, is_digest
+from ..digest import is_digest
 from ..errors import Conflict, InvalidArgument, NotFound
 from ..image import reference as R
 from ..image import types as T
@@ -416,12 +418,11 @@ def _match_labels(labels: dict[str, str], wanted: list[str], any_: bool = False)
 
 def _until(value: str) -> float:
     """Docker's ``until``: a unix timestamp, an RFC 3339 date or a Go duration ago."""
-    import time as _time
     v = value.strip()
     m = re.fullmatch(r"(\d+(?:\.\d+)?)(ns|us|ms|s|m|h)", v)
     if m:
         mult = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}[m.group(2)]
-        return _time.time() - float(m.group(1)) * mult
+        return time.time() - float(m.group(1)) * mult
     if re.fullmatch(r"\d+(\.\d+)?", v):
         return float(v)
     t = parse_time(v if "T" in v else v + "T00:00:00Z")
@@ -432,9 +433,6 @@ def _until(value: str) -> float:
 
 def _ref_match(pattern: str, name: str) -> bool:
     """``reference`` filter: shell-style pattern against the familiar name, as Docker."""
-    import fnmatch
     fam = familiar(name)
     repo = fam.rsplit(":", 1)[0]
-    pat = pattern if ":" in pattern.rsplit("/", 1)[-1] else pattern
-    return fnmatch.fnmatchcase(fam, pat) or fnmatch.fnmatchcase(repo, pat) or \
-        fnmatch.fnmatchcase(name, pat)
+    return fnmatch.fnmatchcase(fam, pattern) or fnmatch.fnmatchcase(repo, pattern)

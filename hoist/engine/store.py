@@ -17,7 +17,7 @@ from typing import Any, BinaryIO, Iterator
 
 from ..archive import detect, open_decompressed
 from ..config import Paths
-from ..content.store import BlobInfo, ContentStore
+from ..content.store import ContentStore
 from ..digest import Digest
 from ..errors import DigestMismatch, InvalidContent, NotFound
 from ..image import types as T

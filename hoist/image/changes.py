@@ -37,7 +37,7 @@ def _key_values(arg: str, what: str) -> list[tuple[str, str]]:
     if "=" not in first:
         parts = s.split(None, 1)
         if len(parts) < 2 and what == "ENV":
-            raise InvalidArgument(f"ENV must have two arguments")
+            raise InvalidArgument("ENV must have two arguments")
         return [(parts[0], parts[1] if len(parts) > 1 else "")]
     out = []
     for tok in shlex.split(s, posix=True):

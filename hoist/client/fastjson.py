@@ -1,0 +1,41 @@
+"""JSON decoding for the CLI's hot path without importing :mod:`json`.
+
+``json.decoder`` compiles regular expressions when imported, which brings in ``re`` and
+``enum``: about a fifth of a whole ``hoist images`` run. The C scanner it wraps works on
+its own, so simple responses are decoded with it; anything it cannot take (or a
+malformed document) goes to :mod:`json` for the exact answer or error.
+"""
+from __future__ import annotations
+
+import _json
+
+_WHITESPACE = " \t\n\r"
+_CONSTANTS = {"-Infinity": float("-inf"), "Infinity": float("inf"), "NaN": float("nan")}
+
+
+class _Context:
+    """The attributes the C scanner reads from a JSONDecoder."""
+
+    strict = True
+    object_hook = None
+    object_pairs_hook = None
+    parse_float = float
+    parse_int = int
+    parse_constant = staticmethod(_CONSTANTS.__getitem__)
+
+
+_scan = _json.make_scanner(_Context())
+
+
+def loads(data: bytes | bytearray | str) -> object:
+    text = bytes(data).decode("utf-8") if not isinstance(data, str) else data
+    start = len(text) - len(text.lstrip(_WHITESPACE))
+    try:
+        obj, end = _scan(text, start)
+    except StopIteration:
+        end = -1
+    if end < 0 or text[end:].strip(_WHITESPACE):
+        import json
+
+        return json.loads(text)  # raises json's precise error
+    return obj
