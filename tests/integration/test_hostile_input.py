@@ -263,9 +263,15 @@ def test_sigkill_during_load_leaves_consistent_store(tmp_path):
         data = docker_archive(layers, ["crash/img:1"])
         api = docker.APIClient(base_url=d.host, version="1.47", timeout=120)
 
+        def slow_body():
+            # A slow client keeps the load in flight long enough to kill it mid-way.
+            for i in range(0, len(data), 1 << 20):
+                yield data[i:i + (1 << 20)]
+                time.sleep(0.01)
+
         def load():
             try:
-                _post(api, "/images/load", data)
+                _post(api, "/images/load", slow_body())
             except Exception:
                 pass
 
@@ -276,6 +282,7 @@ def test_sigkill_during_load_leaves_consistent_store(tmp_path):
         ingest = os.path.join(d.root, "content", "ingest")
         while time.time() < deadline and not (os.path.isdir(ingest) and os.listdir(ingest)):
             time.sleep(0.005)
+        assert os.listdir(ingest), "the load never started"
         d.proc.send_signal(signal.SIGKILL)
         d.proc.wait()
         t.join()
