@@ -96,10 +96,12 @@ def start_hoistd(base: str, root: str | None = None, extra: tuple[str, ...] = ()
 def hoistd():
     base = tempfile.mkdtemp(prefix="hoist-it-")
     d = start_hoistd(base)
-    d.hoist("image", "bootstrap", "busybox")
-    yield d
-    d.stop()
-    shutil.rmtree(base, ignore_errors=True)
+    try:  # a failed bootstrap must not leave the daemon running
+        d.hoist("image", "bootstrap", "busybox")
+        yield d
+    finally:
+        d.stop()
+        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture
@@ -128,9 +130,11 @@ def dockerd():
         proc.kill()
         pytest.skip("dockerd did not start: " + open(os.path.join(base, "dockerd.log")).read()[-2000:])
     d = Daemon(sock, os.path.join(base, "data"), proc, base)
-    yield d
-    d.stop()
-    shutil.rmtree(base, ignore_errors=True)
+    try:
+        yield d
+    finally:
+        d.stop()
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def docker_clis() -> list[str]:
