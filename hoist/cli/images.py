@@ -565,13 +565,7 @@ def run_save(ctx: Context, opts: dict[str, Any], args: list[str]) -> int:
                                 f"{(e.strerror or str(e)).lower()}") from None
         try:
             with os.fdopen(fd, "wb") as f:
-                buf = bytearray(1 << 20)
-                view = memoryview(buf)
-                while True:
-                    n = resp.readinto(buf)
-                    if not n:
-                        break
-                    f.write(view[:n])
+                resp.copy_to(f)
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, output)

@@ -98,6 +98,18 @@ class Response:
     def __iter__(self) -> Iterator[bytes]:
         return iter(self._resp)
 
+    def copy_to(self, out_file: Any) -> int:
+        """Write the rest of the body to ``out_file``; returns the bytes copied."""
+        total = 0
+        buf = bytearray(_CHUNK)
+        view = memoryview(buf)
+        while True:
+            n = self._resp.readinto(buf)
+            if not n:
+                return total
+            out_file.write(view[:n])
+            total += n
+
     def close(self) -> None:
         self._conn.close()
 
@@ -345,19 +357,10 @@ class Client:
     def download(self, path: str, params: Any = None, out_file: Any = None) -> int:
         """Copy a response body to ``out_file``; returns the number of bytes copied."""
         resp = self.raw("GET", path, params)
-        total = 0
         try:
-            buf = bytearray(_CHUNK)
-            view = memoryview(buf)
-            while True:
-                n = resp.readinto(buf)
-                if not n:
-                    break
-                out_file.write(view[:n])
-                total += n
+            return resp.copy_to(out_file)
         finally:
             resp.close()
-        return total
 
 
 def iter_json(chunks: Iterable[bytes]) -> Iterator[Any]:

@@ -90,6 +90,11 @@ class FakeResponse:
     def readinto(self, b):
         return self._buf.readinto(b)
 
+    def copy_to(self, f):
+        data = self._buf.read()
+        f.write(data)
+        return len(data)
+
     def __iter__(self):
         while True:
             data = self._buf.read(7)  # small pieces: the stream decoder must cope
