@@ -12,7 +12,7 @@ from .. import DOCKER_COMPAT_VERSION, __version__
 from ..config import API_VERSION, MIN_API_VERSION
 from ..errors import HoistError, InvalidArgument
 from ..engine.daemon_state import Engine
-from ..engine.importer import import_image
+from ..engine.importer import import_image, open_url
 from .http import (EmptyResponse, Request, Router, SizedResponse, StreamResponse,
                    TextResponse, client_gone, json_lines)
 
@@ -243,12 +243,15 @@ class _Routes:
             raise HoistError("pulling from a registry is not implemented yet in hoist; "
                              "use `hoist load` or `hoist image bootstrap`")
         src = req.arg("fromSrc")
-        if src != "-":
-            raise InvalidArgument("importing from a URL is not supported; send the tarball "
-                                  "in the request body (fromSrc=-)")
-        image_id = import_image(self.store, req.body, repo=req.arg("repo"), tag=req.arg("tag"),
-                                changes=req.args("changes"), message=req.arg("message"),
-                                platform=req.arg("platform"))
+        if not src:
+            raise InvalidArgument("fromImage or fromSrc is required")
+        opts = dict(repo=req.arg("repo"), tag=req.arg("tag"), changes=req.args("changes"),
+                    message=req.arg("message"), platform=req.arg("platform"))
+        if src == "-":
+            image_id = import_image(self.store, req.body, **opts)
+        else:
+            with open_url(src) as (url, body):
+                image_id = import_image(self.store, body, source=url, **opts)
         return StreamResponse([json.dumps({"status": image_id}).encode() + b"\r\n"])
 
     # ------------------------------------------------------------ hoist-specific

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-from typing import BinaryIO
+from contextlib import contextmanager
+from typing import BinaryIO, Iterator
 
 from ..archive import open_decompressed
 from ..errors import InvalidArgument
@@ -12,6 +13,28 @@ from ..image import types as T
 from ..image.changes import apply_changes
 from .archives import _host_platform, make_manifest
 from .store import ImageStore
+
+
+@contextmanager
+def open_url(src: str) -> Iterator[tuple[str, BinaryIO]]:
+    """``docker import URL``: the daemon downloads the tarball (http or https; a bare
+    host/path means http, as Docker does). The import's size limit bounds the download."""
+    import urllib.error
+    import urllib.request
+
+    url = src if "://" in src else "http://" + src
+    if not url.startswith(("http://", "https://")):
+        raise InvalidArgument(f"unsupported import source {src!r}: use http(s):// or -")
+    try:
+        resp = urllib.request.urlopen(url, timeout=60)
+    except urllib.error.HTTPError as e:
+        raise InvalidArgument(f"error downloading {url}: {e.code} {e.reason}") from None
+    except (urllib.error.URLError, OSError, ValueError) as e:
+        raise InvalidArgument(f"error downloading {url}: {getattr(e, 'reason', e)}") from None
+    try:
+        yield url, resp
+    finally:
+        resp.close()
 
 
 def now_rfc3339() -> str:

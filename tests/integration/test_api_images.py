@@ -147,3 +147,40 @@ def test_system_df(client):
     df = client.df()
     assert df["LayersSize"] > 0
     assert any("busybox:latest" in i["RepoTags"] for i in df["Images"])
+
+
+def test_import_from_url(client):
+    """`docker import http://...`: the daemon downloads the tarball (from a server this
+    test runs on loopback)."""
+    import http.server
+    import threading
+
+    tarball = _tarball({"from-url.txt": b"downloaded\n"})
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            if self.path != "/rootfs.tar":
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(tarball)))
+            self.end_headers()
+            self.wfile.write(tarball)
+
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    try:
+        url = f"http://127.0.0.1:{srv.server_port}/rootfs.tar"
+        client.api.import_image_from_url(url, repository="example/fromurl", tag="1")
+        img = client.images.get("example/fromurl:1")
+        assert img.history()[0]["Comment"] == f"Imported from {url}"
+        with pytest.raises(docker.errors.APIError) as e:
+            client.api.import_image_from_url(f"http://127.0.0.1:{srv.server_port}/missing.tar",
+                                             repository="example/fromurl", tag="2")
+        assert "404" in str(e.value)
+    finally:
+        srv.shutdown()
