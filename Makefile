@@ -2,13 +2,16 @@
 SHELL := /bin/bash
 PYTEST ?= .venv/bin/python -m pytest
 
-.PHONY: setup setup-test demo test test-unit test-integration bench
+.PHONY: setup setup-test setup-bench demo test test-unit test-integration bench
 
 setup:
 	@scripts/setup.sh
 
 setup-test:
 	@scripts/setup.sh --test
+
+setup-bench:
+	@scripts/setup.sh --bench
 
 demo: setup
 	@scripts/demo.sh
@@ -22,5 +25,5 @@ test-unit: setup
 test-integration: setup-test
 	$(PYTEST) -q -p no:cacheprovider tests/integration
 
-bench: setup-test
+bench: setup-bench
 	.venv/bin/python bench/run.py

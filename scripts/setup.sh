@@ -3,14 +3,16 @@
 # hoistd commands in /usr/local/bin, and the busybox base image. Quick when done.
 #   scripts/setup.sh          what hoist needs to run
 #   scripts/setup.sh --test   plus the peers the test suite compares against
+#   scripts/setup.sh --bench  plus podman, the third engine bench/ measures
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
 pkgs=(python3-venv python3-dev gcc busybox-static debootstrap iptables)
-if [ "${1:-}" = "--test" ]; then
-    pkgs+=(docker.io skopeo tmux)
-fi
+case "${1:-}" in
+    --test) pkgs+=(docker.io skopeo tmux) ;;
+    --bench) pkgs+=(docker.io skopeo tmux podman) ;;
+esac
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
