@@ -128,6 +128,18 @@ def rfc3339_nano_fixed(ns: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", tm) + f".{frac:09d}" + _rfc_zone(tm)
 
 
+def split_fraction(text: str) -> tuple[str, str | None, str]:
+    """``12:00:00.123456789+00:00`` → (``12:00:00``, ``123456789``, ``+00:00``); the
+    digits are None when there is no fractional part."""
+    head, dot, rest = text.partition(".")
+    if not dot:
+        return text, None, ""
+    n = 0
+    while n < len(rest) and rest[n].isdigit():
+        n += 1
+    return head, rest[:n], rest[n:]
+
+
 def parse_rfc3339(text: Any) -> "datetime | None":
     """An RFC 3339 time as the daemon writes it (nanoseconds, ``Z`` or an offset)."""
     if not isinstance(text, str) or "T" not in text:
@@ -137,13 +149,9 @@ def parse_rfc3339(text: Any) -> "datetime | None":
     t = text.strip()
     if t.endswith(("Z", "z")):
         t = t[:-1] + "+00:00"
-    head, dot, rest = t.partition(".")
-    if dot:
+    head, digits, rest = split_fraction(t)
+    if digits is not None:
         # Python parses at most microseconds; Go writes nanoseconds.
-        digits = ""
-        while rest and rest[0].isdigit():
-            digits += rest[0]
-            rest = rest[1:]
         t = head + "." + digits[:6].ljust(6, "0") + rest
     try:
         return datetime.fromisoformat(t)

@@ -10,7 +10,7 @@ if TYPE_CHECKING:  # typing costs milliseconds at every CLI start
 
 from ..errors import HoistError, NotFound
 from .command import FORMAT_HELP, INSPECT_FORMAT_HELP, Command, CommandFailed, Context, Flag, filters_json
-from .output import (bytes_size, parse_rfc3339, human_size, human_size_precision, rfc3339_nano_fixed,
+from .output import (bytes_size, parse_rfc3339, split_fraction, human_size, human_size_precision, rfc3339_nano_fixed,
                      since, table, tabwrite, truncate_id)
 
 # ---------------------------------------------------------------------- df
@@ -576,16 +576,9 @@ def get_timestamp(value: str, now: float | None = None) -> str:
     dt = None
     for candidate in (text, text.replace("T", " ")):
         try:
-            head, dot, rest = candidate.partition(".")
-            if dot:
-                digits = ""
-                while rest and rest[0].isdigit():
-                    digits += rest[0]
-                    rest = rest[1:]
-                nanos = int((digits + "000000000")[:9])
-                candidate = head + rest
-            else:
-                nanos = 0
+            head, digits, rest = split_fraction(candidate)
+            nanos = int((digits + "000000000")[:9]) if digits is not None else 0
+            candidate = head + rest
             if "T" in candidate and candidate.count(":") == 0 and in_local:
                 candidate += ":00"
             dt = datetime.fromisoformat(candidate)

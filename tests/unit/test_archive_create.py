@@ -5,7 +5,6 @@ our own extraction.
 """
 from __future__ import annotations
 
-import errno
 import io
 import os
 import shutil
@@ -20,6 +19,7 @@ import pytest
 from hoist.archive import compressor, extract_layer, open_decompressed, write_tar_from_dir
 from hoist.archive import tarstream
 from hoist.errors import InvalidArgument, NotFound
+from _support import user_xattrs_work
 
 ROOT = os.geteuid() == 0
 needs_root = pytest.mark.skipif(not ROOT, reason="needs root (chown, mknod, trusted.* xattrs)")
@@ -48,20 +48,6 @@ def read_member(data: bytes, name: str) -> bytes:
         f = tf.extractfile(name)
         assert f is not None
         return f.read()
-
-
-def user_xattrs_work(path: Path) -> bool:
-    probe = path / ".probe"
-    probe.write_bytes(b"")
-    try:
-        os.setxattr(probe, "user.probe", b"1")
-        return True
-    except OSError as exc:
-        if exc.errno in (errno.ENOTSUP, errno.EOPNOTSUPP, errno.EPERM):
-            return False
-        raise
-    finally:
-        probe.unlink()
 
 
 def tree_state(root: Path) -> dict[str, tuple]:

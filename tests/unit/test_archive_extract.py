@@ -6,7 +6,6 @@ not also the one producing its input. Every hostile test plants a victim directo
 """
 from __future__ import annotations
 
-import errno
 import io
 import os
 import stat
@@ -19,6 +18,7 @@ import pytest
 from hoist.archive import ExtractStats, extract_layer, safe_remove_tree, open_root
 from hoist.archive import extract as extract_mod
 from hoist.errors import (InvalidContent, SizeLimitExceeded, Unavailable, UnsafeArchive)
+from _support import user_xattrs_work
 
 ROOT = os.geteuid() == 0
 needs_root = pytest.mark.skipif(not ROOT, reason="needs root (chown, mknod, trusted.* xattrs)")
@@ -130,20 +130,6 @@ def site(tmp_path: Path) -> Site:
     (victim / "sub").mkdir()
     (victim / "sub" / "deep").write_bytes(b"deep")
     return Site(tmp_path, dest, victim, snapshot(tmp_path, skip="dest"))
-
-
-def user_xattrs_work(path: Path) -> bool:
-    probe = path / ".xattr-probe"
-    probe.write_bytes(b"")
-    try:
-        os.setxattr(probe, "user.probe", b"1")
-        return True
-    except OSError as exc:
-        if exc.errno in (errno.ENOTSUP, errno.EOPNOTSUPP, errno.EPERM):
-            return False
-        raise
-    finally:
-        probe.unlink()
 
 
 # --------------------------------------------------------------------------- basics
