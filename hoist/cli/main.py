@@ -21,6 +21,10 @@ COMMAND_MODULES: dict[str, str] = {
     "rmi": "images", "history": "images", "import": "images", "save": "images",
     "load": "images",
     "system": "system", "info": "system", "version": "system", "events": "system",
+    **dict.fromkeys(("container", "run", "create", "start", "ps", "logs", "stop", "kill",
+                     "restart", "rm", "wait", "top", "stats", "pause", "unpause", "rename",
+                     "exec", "attach", "cp", "diff", "commit", "export", "update", "port"),
+                    "containers"),
 }
 COMMON_COMMANDS = ("images", "version", "info")
 
