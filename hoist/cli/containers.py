@@ -252,7 +252,7 @@ def create_body(opts: dict[str, Any], image: str, cmd: list[str]) -> dict[str, A
         "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
         "AutoRemove": bool(opts["rm"]),
         "VolumeDriver": "", "VolumesFrom": None,
-        "CapAdd": opts["cap_add"] or None, "CapDrop": opts["cap_drop"] or None,
+        "CapAdd": _caps(opts["cap_add"]), "CapDrop": _caps(opts["cap_drop"]),
         "CgroupnsMode": "", "Dns": [], "DnsOptions": [], "DnsSearch": [],
         "ExtraHosts": None, "GroupAdd": opts["group_add"] or None,
         "IpcMode": "", "Cgroup": "", "Links": None, "OomScoreAdj": 0, "PidMode": "",
@@ -295,6 +295,18 @@ def create_body(opts: dict[str, Any], image: str, cmd: list[str]) -> dict[str, A
     body["HostConfig"] = host
     body["NetworkingConfig"] = netcfg
     return body
+
+
+def _caps(items: list[str]) -> list[str] | None:
+    """docker 28 normalises capability names: upper case, ``CAP_`` prefix, ``ALL`` kept."""
+    out = []
+    for c in items:
+        c = c.strip().upper()
+        if c != "ALL" and not c.startswith("CAP_"):
+            c = "CAP_" + c
+        if c not in out:
+            out.append(c)
+    return out or None
 
 
 def _nano_cpus(text: str) -> int:
@@ -939,7 +951,10 @@ def _extract_to(data: Any, cpath: str, dst: str) -> None:
             if rename is not None:
                 rest = m.name[len(root):]
                 m.name = rename + rest
-        tf.extractall(base, members=members, filter="tar")
+        if hasattr(tarfile, "tar_filter"):
+            tf.extractall(base, members=members, filter="tar")
+        else:  # pragma: no cover - Python before 3.11.4
+            tf.extractall(base, members=members)
 
 
 def run_commit(ctx: Context, opts: dict[str, Any], args: list[str]) -> int:
