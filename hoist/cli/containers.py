@@ -14,7 +14,7 @@ if TYPE_CHECKING:  # typing costs milliseconds at every CLI start
 from ..client import quote_name
 from ..errors import HoistError, NotFound
 from .command import (FORMAT_HELP, Command, CommandFailed, Context, Flag, filters_json)
-from .output import human_size, table
+from .output import human_size, human_size_precision, table
 
 _DURATION_UNITS = {"ns": 1, "us": 1000, "µs": 1000, "ms": 10 ** 6, "s": 10 ** 9,
                    "m": 60 * 10 ** 9, "h": 3600 * 10 ** 9}
@@ -368,13 +368,16 @@ def _pull(ctx: Context, image: str) -> None:
         ctx.out = old_out
 
 
-def _create(ctx: Context, opts: dict[str, Any], args: list[str], prog: str) -> str:
+def _create(ctx: Context, opts: dict[str, Any], args: list[str], verb: str) -> str:
+    """Create the container (pulling a missing image first). ``run`` reports failures as
+    ``hoist: <message>`` + a usage hint with 125; ``create`` prints the daemon's message
+    and exits 1, as docker 28 does."""
     image, cmd = args[0], args[1:]
     body = create_body(opts, image, cmd)
     cidfile = opts["cidfile"]
     if cidfile and os.path.exists(cidfile):
-        raise CommandFailed(f"{prog}: Container ID file found, make sure the other container "
-                            f"isn't running or delete {cidfile}", 125)
+        raise _failed(verb, "container ID file found, make sure the other container "
+                      f"isn't running or delete {cidfile}")
     params: dict[str, str] = {}
     if opts["name"]:
         params["name"] = opts["name"]
@@ -390,14 +393,12 @@ def _create(ctx: Context, opts: dict[str, Any], args: list[str], prog: str) -> s
             try:
                 _pull(ctx, image)
             except HoistError as pe:
-                raise CommandFailed(f"{prog}: {pe.message}\n\nRun '{prog} --help' for more "
-                                    "information", 125) from None
+                raise _failed(verb, pe.message) from None
             res = client.post_json("/containers/create", params, body)
     except HoistError as e:
         if isinstance(e, CommandFailed):
             raise
-        raise CommandFailed(f"{prog}: {e.message}\n\nRun '{prog} --help' for more information",
-                            125) from None
+        raise _failed(verb, e.message) from None
     for w in (res or {}).get("Warnings") or []:
         ctx.error(f"WARNING: {w}")
     cid = res["Id"]
@@ -407,8 +408,14 @@ def _create(ctx: Context, opts: dict[str, Any], args: list[str], prog: str) -> s
     return cid
 
 
+def _failed(verb: str, message: str) -> CommandFailed:
+    if verb == "run":
+        return CommandFailed(f"hoist: {message}\n\nRun 'hoist run --help' for more information", 125)
+    return CommandFailed(message, 1)
+
+
 def run_create(ctx: Context, opts: dict[str, Any], args: list[str]) -> int:
-    cid = _create(ctx, opts, args, "hoist")
+    cid = _create(ctx, opts, args, "create")
     ctx.write(cid + "\n")
     return 0
 
@@ -436,7 +443,7 @@ def run_run(ctx: Context, opts: dict[str, Any], args: list[str]) -> int:
         detach_keys = streams.parse_detach_keys(opts["detach_keys"] or "ctrl-p,ctrl-q")
     except ValueError as e:
         raise CommandFailed(f"hoist: {e}", 125) from None
-    cid = _create(ctx, opts, args, "hoist")
+    cid = _create(ctx, opts, args, "run")
     client = ctx.client()
     if opts["detach"]:
         try:
@@ -598,7 +605,17 @@ def run_start(ctx: Context, opts: dict[str, Any], args: list[str]) -> int:
         streams.copy_output(conn, tty, _fileno(ctx.out) or 1, _fileno(ctx.err) or 2)
         res = client.post_json(f"/containers/{info['Id']}/wait")
         return int((res or {}).get("StatusCode", 0))
-    return _each(ctx, args, lambda a: client.request("POST", f"/containers/{quote_name(a)}/start"))
+    errors = []
+    for a in args:
+        try:
+            client.request("POST", f"/containers/{quote_name(a)}/start")
+            ctx.write(a + "\n")
+        except HoistError as e:
+            ctx.error(e.message)
+            errors.append(a)
+    if errors:
+        raise CommandFailed(f"Error: failed to start containers: {', '.join(errors)}", 1)
+    return 0
 
 
 class CommandfailedMulti(CommandFailed):
@@ -664,7 +681,10 @@ def run_rename(ctx: Context, opts: dict[str, Any], args: list[str]) -> int:
     old, new = args
     if not new.strip():
         raise CommandFailed("Error: Neither old nor new names may be empty", 1)
-    ctx.client().request("POST", f"/containers/{quote_name(old)}/rename", {"name": new})
+    try:
+        ctx.client().request("POST", f"/containers/{quote_name(old)}/rename", {"name": new})
+    except HoistError as e:
+        raise CommandFailed(f"{e.message}\nError: failed to rename container named {old}", 1) from None
     return 0
 
 
@@ -715,9 +735,9 @@ def _ps_row(c: dict[str, Any], trunc: bool) -> dict[str, Any]:
     size = ""
     if "SizeRw" in c or "SizeRootFs" in c:
         rw = c.get("SizeRw") or 0
-        size = human_size(rw)
+        size = human_size_precision(rw, 3)
         if c.get("SizeRootFs"):
-            size += f" (virtual {human_size(c['SizeRootFs'])})"
+            size += f" (virtual {human_size_precision(c['SizeRootFs'], 3)})"
     labels = c.get("Labels") or {}
     nets = sorted((c.get("NetworkSettings") or {}).get("Networks") or {})
     tm = time.localtime(created)
@@ -725,7 +745,7 @@ def _ps_row(c: dict[str, Any], trunc: bool) -> dict[str, Any]:
 
     return {"ID": cid[:12] if trunc else cid, "Image": c.get("Image", ""),
             "Command": command, "CreatedAt": go_time_string(created),
-            "RunningFor": since(created) + " ago" if created else "",
+            "RunningFor": since(created) if created else "",
             "Status": c.get("Status", ""), "Ports": "", "Names": ",".join(names),
             "Size": size, "Labels": ",".join(f"{k}={v}" for k, v in sorted(labels.items())),
             "Mounts": ",".join(m.get("Name") or m.get("Source", "") for m in c.get("Mounts") or []),
@@ -825,7 +845,7 @@ def run_exec(ctx: Context, opts: dict[str, Any], args: list[str]) -> int:
 def run_top(ctx: Context, opts: dict[str, Any], args: list[str]) -> int:
     params = {"ps_args": " ".join(args[1:])} if len(args) > 1 else None
     res = ctx.client().get_json(f"/containers/{quote_name(args[0])}/top", params)
-    ctx.write(table(res.get("Titles") or [], res.get("Processes") or [], padding=1))
+    ctx.write(table(res.get("Titles") or [], res.get("Processes") or [], minwidth=20, padding=1))
     return 0
 
 
@@ -1057,8 +1077,8 @@ def stats_row(s: dict[str, Any], name: str, cid: str) -> dict[str, str]:
             "CPUPerc": f"{_cpu_percent(s):.2f}%",
             "MemUsage": f"{bytes_size(usage)} / {bytes_size(limit)}",
             "MemPerc": f"{mem_pct:.2f}%",
-            "NetIO": f"{human_size(rx)} / {human_size(tx)}",
-            "BlockIO": f"{human_size(rd)} / {human_size(wr)}", "PIDs": str(pids)}
+            "NetIO": f"{human_size_precision(rx, 3)} / {human_size_precision(tx, 3)}",
+            "BlockIO": f"{human_size_precision(rd, 3)} / {human_size_precision(wr, 3)}", "PIDs": str(pids)}
 
 
 STATS_HEADERS = {"Container": "CONTAINER", "ID": "CONTAINER ID", "Name": "NAME",
