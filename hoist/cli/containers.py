@@ -200,12 +200,11 @@ def create_body(opts: dict[str, Any], image: str, cmd: list[str]) -> dict[str, A
     attach = [a.lower() for a in opts.get("attach", [])]
     detach = opts.get("detach", False)
     interactive = opts["interactive"]
-    if attach:
-        a_in, a_out, a_err = "stdin" in attach, "stdout" in attach, "stderr" in attach
-    elif detach:
+    # docker's rules: -i implies stdin; no -a means stdout+stderr; -d attaches nothing.
+    a_in = "stdin" in attach or interactive
+    a_out, a_err = ("stdout" in attach, "stderr" in attach) if attach else (True, True)
+    if detach:
         a_in = a_out = a_err = False
-    else:
-        a_in, a_out, a_err = interactive, True, True
     env = []
     for path in opts["env_file"]:
         env += _read_env_file(path)
@@ -221,8 +220,8 @@ def create_body(opts: dict[str, Any], image: str, cmd: list[str]) -> dict[str, A
         "User": opts["user"],
         "AttachStdin": a_in, "AttachStdout": a_out, "AttachStderr": a_err,
         "Tty": opts["tty"], "OpenStdin": interactive, "StdinOnce": interactive and a_in,
-        "Env": env, "Cmd": cmd or None, "Image": image,
-        "Volumes": None, "WorkingDir": opts["workdir"],
+        "Env": env or None, "Cmd": cmd or None, "Image": image,
+        "Volumes": {}, "WorkingDir": opts["workdir"],
         "Entrypoint": None, "OnBuild": None, "Labels": labels,
     }
     if opts["entrypoint"] != "" or opts.get("_entrypoint_set"):
@@ -237,7 +236,7 @@ def create_body(opts: dict[str, Any], image: str, cmd: list[str]) -> dict[str, A
     binds = list(opts["volume"])
     anon = [v for v in binds if ":" not in v]
     if anon:
-        config["Volumes"] = {v: {} for v in anon}
+        config["Volumes"] = {v: {} for v in anon}  # anonymous volumes: no host path
         binds = [v for v in binds if ":" in v]
     tmpfs = {}
     for t in opts["tmpfs"]:
@@ -268,11 +267,16 @@ def create_body(opts: dict[str, Any], image: str, cmd: list[str]) -> dict[str, A
         "CpusetCpus": opts["cpuset_cpus"], "CpusetMems": "",
         "Devices": [], "DeviceCgroupRules": opts["device_cgroup_rule"] or None,
         "MemoryReservation": 0, "MemorySwap": _mem(opts["memory_swap"], "memory-swap"),
-        "MemorySwappiness": None, "OomKillDisable": False,
-        "PidsLimit": opts["pids_limit"] or None,
-        "Ulimits": [_ulimit(u) for u in opts["ulimit"]] or None,
-        "Mounts": [_mount(m) for m in opts["mount"]] or None,
+        "MemorySwappiness": -1, "OomKillDisable": False,
+        "BlkioWeightDevice": [], "BlkioDeviceReadBps": [], "BlkioDeviceWriteBps": [],
+        "BlkioDeviceReadIOps": [], "BlkioDeviceWriteIOps": [], "DeviceRequests": None,
+        "CpuCount": 0, "CpuPercent": 0, "IOMaximumIOps": 0, "IOMaximumBandwidth": 0,
+        "Isolation": "", "MaskedPaths": None, "ReadonlyPaths": None,
+        "PidsLimit": opts["pids_limit"],
+        "Ulimits": [_ulimit(u) for u in opts["ulimit"]],
     }
+    if opts["mount"]:
+        host["Mounts"] = [_mount(m) for m in opts["mount"]]
     if opts["restart"]:
         host["RestartPolicy"] = _restart(opts["restart"])
         host["RestartPolicy"].setdefault("MaximumRetryCount", 0)
@@ -287,14 +291,24 @@ def create_body(opts: dict[str, Any], image: str, cmd: list[str]) -> dict[str, A
     if opts["rm"] and not detach:
         # The CLI removes the container itself after waiting, as docker 28 does.
         host["AutoRemove"] = True
-    net = opts["network"]
+    net = host["NetworkMode"]
     netcfg: dict[str, Any] = {"EndpointsConfig": {}}
-    if net and net not in ("default", "none", "host", "bridge") and not net.startswith("container:"):
-        netcfg["EndpointsConfig"][net] = {}
+    if not opts["network"]:
+        # Without --network docker 28 sends the implicit "default" endpoint; with one
+        # (and no endpoint options, which hoist does not take) it sends none.
+        netcfg["EndpointsConfig"][net] = _endpoint()
     body = dict(config)
     body["HostConfig"] = host
     body["NetworkingConfig"] = netcfg
     return body
+
+
+def _endpoint() -> dict[str, Any]:
+    """An empty EndpointSettings as docker's CLI serialises it."""
+    return {"IPAMConfig": None, "Links": None, "Aliases": None, "MacAddress": "",
+            "DriverOpts": None, "GwPriority": 0, "NetworkID": "", "EndpointID": "",
+            "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "",
+            "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DNSNames": None}
 
 
 def _caps(items: list[str]) -> list[str] | None:
@@ -443,6 +457,8 @@ def run_run(ctx: Context, opts: dict[str, Any], args: list[str]) -> int:
         detach_keys = streams.parse_detach_keys(opts["detach_keys"] or "ctrl-p,ctrl-q")
     except ValueError as e:
         raise CommandFailed(f"hoist: {e}", 125) from None
+    if opts["tty"] and opts["interactive"] and not opts["detach"] and not _stdin_is_tty(ctx):
+        raise CommandFailed("the input device is not a TTY", 1)
     cid = _create(ctx, opts, args, "run")
     client = ctx.client()
     if opts["detach"]:
@@ -513,6 +529,11 @@ def run_run(ctx: Context, opts: dict[str, Any], args: list[str]) -> int:
     if (res.get("Error") or {}).get("Message"):
         ctx.error(res["Error"]["Message"])
     return int(res.get("StatusCode", 0))
+
+
+def _stdin_is_tty(ctx: Context) -> bool:
+    fd = _fileno(ctx.inp)
+    return fd is not None and os.isatty(fd)
 
 
 def _fileno(stream: Any) -> int | None:
@@ -732,10 +753,8 @@ def _ps_row(c: dict[str, Any], trunc: bool) -> dict[str, Any]:
     cmd = c.get("Command", "")
     command = f'"{ellipsis(cmd, 20) if trunc else cmd}"'
     created = c.get("Created", 0)
-    size = ""
-    if "SizeRw" in c or "SizeRootFs" in c:
-        rw = c.get("SizeRw") or 0
-        size = human_size_precision(rw, 3)
+    size = human_size_precision(c.get("SizeRw") or 0, 3)
+    if True:
         if c.get("SizeRootFs"):
             size += f" (virtual {human_size_precision(c['SizeRootFs'], 3)})"
     labels = c.get("Labels") or {}
@@ -750,6 +769,7 @@ def _ps_row(c: dict[str, Any], trunc: bool) -> dict[str, Any]:
             "Size": size, "Labels": ",".join(f"{k}={v}" for k, v in sorted(labels.items())),
             "Mounts": ",".join(m.get("Name") or m.get("Source", "") for m in c.get("Mounts") or []),
             "Networks": ",".join(nets), "State": c.get("State", ""), "LocalVolumes": "0",
+            "Platform": None,
             "_tm": tm}
 
 

@@ -350,7 +350,10 @@ def run_inspect(ctx: Context, opts: dict[str, Any], args: list[str]) -> int:
                 raws.append(client.request("GET", _INSPECT_PATHS[k].format(quote_name(ref)), params))
                 found = True
                 break
-            except NotFound:
+            except NotFound as e:
+                if kind:  # docker 28 prints the daemon's words for a typed inspect
+                    last = e
+                    break
                 continue
             except HoistError as e:
                 if getattr(e, "status", 0) in (400, 501) and not kind:

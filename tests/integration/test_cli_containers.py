@@ -199,3 +199,151 @@ def test_run_it_in_tmux(daemon):
     finally:
         subprocess.run(["tmux", "kill-session", "-t", sess], check=False)
         shutil.rmtree(base, ignore_errors=True)
+
+
+class _Capture:
+    """A unix-socket Engine API stand-in that records create bodies and refuses them, so
+    the exact bodies the two CLIs send can be compared without any daemon."""
+
+    def __init__(self, path: str) -> None:
+        import threading
+
+        self.path = path
+        self.bodies: list[tuple[str, dict]] = []
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.bind(path)
+        self.sock.listen(8)
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        import threading
+
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._handle, args=(c,), daemon=True).start()
+
+    def _handle(self, c: socket.socket) -> None:
+        import json
+
+        f = c.makefile("rb")
+        try:
+            while True:
+                line = f.readline()
+                if not line:
+                    return
+                target = line.decode().split(" ")[1]
+                hdrs = {}
+                while True:
+                    h = f.readline().decode()
+                    if h in ("\r\n", "\n", ""):
+                        break
+                    k, _, v = h.partition(":")
+                    hdrs[k.strip().lower()] = v.strip()
+                body = f.read(int(hdrs.get("content-length", "0")))
+                method = line.decode().split(" ")[0]
+                if "/containers/create" in target:
+                    self.bodies.append((target.split("/", 2)[2], json.loads(body)))
+                    msg = b'{"message":"captured"}'
+                    c.sendall(b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: "
+                              b"application/json\r\nContent-Length: %d\r\n\r\n" % len(msg) + msg)
+                else:
+                    c.sendall(b"HTTP/1.1 200 OK\r\nApi-Version: 1.47\r\nContent-Type: "
+                              b"text/plain\r\nContent-Length: 2\r\n\r\n"
+                              + (b"" if method == "HEAD" else b"OK"))
+        except OSError:
+            return
+        finally:
+            c.close()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture(scope="module")
+def capture():
+    base = tempfile.mkdtemp()
+    cap = _Capture(os.path.join(base, "cap.sock"))
+    yield cap
+    cap.close()
+    shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.mark.parametrize("flags", [
+    (),
+    ("-t", "--rm"),
+    ("-d", "--rm", "--name", "x1"),
+    ("-i", "-a", "stdout", "--entrypoint", "/bin/sh", "-e", "A=1", "-l", "k=v"),
+    ("-m", "512m", "--memory-swap", "1g", "--cpus", "1.5", "--ulimit", "nofile=10:20",
+     "--restart", "on-failure:2", "--health-cmd", "true", "--health-interval", "2s",
+     "--health-timeout", "1s", "--health-retries", "3", "--health-start-period", "5s",
+     "--tmpfs", "/run:size=1m", "-v", "/a:/b:ro", "-v", "/anon",
+     "--mount", "type=bind,src=/x,dst=/y,readonly", "--mount", "type=tmpfs,dst=/t",
+     "--cap-add", "net_admin", "--cap-drop", "ALL", "--read-only", "--init",
+     "--sysctl", "net.ipv4.ip_forward=1", "--network", "none", "-w", "/w", "-u", "1:2",
+     "-h", "hh", "--stop-signal", "SIGINT", "--stop-timeout", "3", "--pids-limit", "5",
+     "--shm-size", "1g", "--group-add", "10", "--runtime", "runc", "--privileged",
+     "--cpu-shares", "100", "--cpuset-cpus", "0", "--device-cgroup-rule", "c 1:3 rwm",
+     "--security-opt", "no-new-privileges", "--restart", "always"),
+    ("--no-healthcheck", "--net", "none", "--restart", "unless-stopped"),
+    ("--network", "host", "--env-file", "/dev/null", "--label-file", "/dev/null"),
+    ("--network", "mynet", "-a", "stdin", "-a", "stderr"),
+])
+def test_create_body_is_dockers(capture, flags):
+    """The hoist CLI sends exactly the create request docker 28's CLI sends."""
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__)))))
+    env.pop("DOCKER_HOST", None)
+    import sys
+
+    capture.bodies.clear()
+    for cmd in ("run", "create"):
+        if cmd == "create":
+            flags = tuple(f for f in flags if f not in ("-d", "--rm"))
+        argv = (cmd, *flags, "busybox", "echo", "hi")
+        h = subprocess.run([sys.executable, "-m", "hoist.cli.main", "-H", "unix://" + capture.path,
+                            *argv], capture_output=True, env=env, timeout=30, stdin=subprocess.DEVNULL)
+        k = subprocess.run([DOCKER28, "-H", "unix://" + capture.path, *argv], capture_output=True,
+                           timeout=30, stdin=subprocess.DEVNULL,
+                           env=dict(env, DOCKER_CONFIG=tempfile.gettempdir() + "/hoist-cap-cfg"))
+        assert h.returncode == k.returncode, (h.stderr, k.stderr)
+        assert h.stderr.replace(b"hoist", b"docker") == k.stderr
+    assert len(capture.bodies) == 4, capture.bodies
+    (h_run, k_run, h_create, k_create) = capture.bodies
+    problems = _diff(h_run, k_run) + _diff(h_create, k_create)
+    assert not problems, "\n".join(problems)
+
+
+def _diff(x, y, path="") -> list[str]:
+    """Readable differences between two JSON values (hoist's first, docker's second)."""
+    if isinstance(x, dict) and isinstance(y, dict):
+        out = []
+        for k in sorted(set(x) | set(y)):
+            if k not in x:
+                out.append(f"missing {path}{k}: docker sends {y[k]!r}")
+            elif k not in y:
+                out.append(f"extra {path}{k}: {x[k]!r}")
+            else:
+                out += _diff(x[k], y[k], f"{path}{k}.")
+        return out
+    if isinstance(x, tuple) and isinstance(y, tuple):
+        return [d for a, b in zip(x, y) for d in _diff(a, b, path)]
+    return [] if x == y else [f"{path}: hoist {x!r}, docker {y!r}"]
+
+
+def test_tty_needs_a_terminal(capture):
+    """``run -it`` with stdin not a terminal fails before anything is created, as docker's."""
+    import sys
+
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__)))))
+    capture.bodies.clear()
+    h = subprocess.run([sys.executable, "-m", "hoist.cli.main", "-H", "unix://" + capture.path,
+                        "run", "-it", "busybox"], capture_output=True, env=env,
+                       stdin=subprocess.DEVNULL, timeout=30)
+    k = subprocess.run([DOCKER28, "-H", "unix://" + capture.path, "run", "-it", "busybox"],
+                       capture_output=True, stdin=subprocess.DEVNULL, timeout=30)
+    assert (h.returncode, h.stderr) == (k.returncode, k.stderr) == (1, b"the input device is not a TTY\n")
+    assert capture.bodies == []

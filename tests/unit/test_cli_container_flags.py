@@ -110,7 +110,8 @@ def test_network_entrypoint_user():
     b = body("--net", "mynet", "--entrypoint", "/bin/sh", "-u", "1:2", "-w", "/tmp",
              "-h", "hh", "--stop-signal", "SIGINT", "--stop-timeout", "3", "busybox")
     assert b["HostConfig"]["NetworkMode"] == "mynet"
-    assert b["NetworkingConfig"] == {"EndpointsConfig": {"mynet": {}}}
+    assert b["NetworkingConfig"] == {"EndpointsConfig": {}}
+    assert list(body("busybox")["NetworkingConfig"]["EndpointsConfig"]) == ["default"]
     assert b["Entrypoint"] == ["/bin/sh"] and b["User"] == "1:2" and b["WorkingDir"] == "/tmp"
     assert b["Hostname"] == "hh" and b["StopSignal"] == "SIGINT" and b["StopTimeout"] == 3
     json.dumps(b)  # the body must be plain JSON data
