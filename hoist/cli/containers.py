@@ -258,7 +258,7 @@ def create_body(opts: dict[str, Any], image: str, cmd: list[str]) -> dict[str, A
         "Privileged": opts["privileged"], "PublishAllPorts": False,
         "ReadonlyRootfs": opts["read_only"], "SecurityOpt": _security_opts(opts["security_opt"]) or None,
         "UTSMode": "", "UsernsMode": "", "ShmSize": _mem(opts["shm_size"], "shm-size"),
-        "ConsoleSize": [0, 0],
+        "ConsoleSize": _console_size() if opts["tty"] else [0, 0],
         "CpuShares": opts["cpu_shares"],
         "Memory": _mem(opts["memory"], "memory"),
         "NanoCpus": _nano_cpus(opts["cpus"]),
@@ -529,6 +529,16 @@ def run_run(ctx: Context, opts: dict[str, Any], args: list[str]) -> int:
     if (res.get("Error") or {}).get("Message"):
         ctx.error(res["Error"]["Message"])
     return int(res.get("StatusCode", 0))
+
+
+def _console_size() -> list[int]:
+    """[height, width] of the local terminal (stdout), as docker sends it so the
+    container's tty has its size from the first instruction on."""
+    try:
+        size = os.get_terminal_size(1)
+    except OSError:
+        return [0, 0]
+    return [size.lines, size.columns]
 
 
 def _stdin_is_tty(ctx: Context) -> bool:
@@ -830,6 +840,8 @@ def run_exec(ctx: Context, opts: dict[str, Any], args: list[str]) -> int:
         "DetachKeys": opts["detach_keys"], "Env": env or None, "WorkingDir": opts["workdir"],
         "Cmd": cmd,
     }
+    if opts["tty"]:
+        body["ConsoleSize"] = _console_size()
     res = client.post_json(f"/containers/{quote_name(cid)}/exec", None, body)
     eid = res["Id"]
     if opts["detach"]:
@@ -841,8 +853,10 @@ def run_exec(ctx: Context, opts: dict[str, Any], args: list[str]) -> int:
     if opts["tty"] and opts["interactive"] and in_fd is not None and os.isatty(in_fd):
         restore = _raw_mode(in_fd)
     try:
-        conn = streams.hijack(client, f"/exec/{eid}/start", None,
-                              {"Detach": False, "Tty": opts["tty"]})
+        start: dict[str, Any] = {"Detach": False, "Tty": opts["tty"]}
+        if opts["tty"]:
+            start["ConsoleSize"] = body["ConsoleSize"]
+        conn = streams.hijack(client, f"/exec/{eid}/start", None, start)
         if opts["tty"]:
             _resize(client, f"/exec/{eid}/resize")
         stop = threading.Event()
@@ -879,6 +893,13 @@ def run_diff(ctx: Context, opts: dict[str, Any], args: list[str]) -> int:
 def run_port(ctx: Context, opts: dict[str, Any], args: list[str]) -> int:
     info = ctx.client().get_json(f"/containers/{quote_name(args[0])}/json")
     ports = (info.get("NetworkSettings") or {}).get("Ports") or {}
+    if len(args) > 1:
+        want = args[1] if "/" in args[1] else args[1] + "/tcp"
+        binds = ports.get(want)
+        if not binds:
+            raise CommandFailed(f"Error: No public port '{args[1]}' published for {args[0]}", 1)
+        ctx.write("".join(f"{b.get('HostIp', '')}:{b.get('HostPort', '')}\n" for b in binds))
+        return 0
     for port, binds in sorted(ports.items()):
         for b in binds or []:
             ctx.write(f"{port} -> {b.get('HostIp', '')}:{b.get('HostPort', '')}\n")

@@ -347,3 +347,92 @@ def test_tty_needs_a_terminal(capture):
                        capture_output=True, stdin=subprocess.DEVNULL, timeout=30)
     assert (h.returncode, h.stderr) == (k.returncode, k.stderr) == (1, b"the input device is not a TTY\n")
     assert capture.bodies == []
+
+
+def _cli(d, which):
+    return d.hoist if which == "hoist" else (lambda *a, **kw: d.docker(*a, docker=DOCKER28, **kw))
+
+
+def test_start_attach_wait_and_errors(daemon):
+    results = {}
+    for which in ("hoist", "docker"):
+        run = _cli(daemon, which)
+        name = f"sa-{which}"
+        run("rm", "-f", name, check=False)
+        run("create", "--name", name, *NET, "busybox", "sh", "-c", "echo a; echo b >&2; exit 2")
+        steps = [("start", "-a", name), ("wait", name), ("ps", "-a", "--filter", f"name={name}",
+                 "--format", "{{.State}} {{.Command}}"), ("start", "-a", name, name),
+                 ("attach", name), ("port", name, "80"), ("exec", name, "true"),
+                 ("rm", name), ("start", name)]
+        results[which] = [(p.returncode, _norm(p.stdout, name), _norm(p.stderr, name))
+                          for p in (run(*s, check=False) for s in steps)]
+    for h, k, step in zip(results["hoist"], results["docker"], range(99)):
+        assert h == k, step
+    assert results["hoist"][0] == (2, b"a\n", b"b\n")
+
+
+def _norm(text: bytes, name: str) -> bytes:
+    import re
+
+    return re.sub(rb"[0-9a-f]{64}", b"ID", text.replace(name.encode(), b"N"))
+
+
+def test_sig_proxy_forwards_signals(daemon, tmp_path):
+    import signal
+    import sys
+    import time
+
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__)))))
+    out = tmp_path / "out"
+    with open(out, "wb") as f:
+        p = subprocess.Popen([sys.executable, "-m", "hoist.cli.main", "-H", daemon.host, "run",
+                              "--rm", *NET, "busybox", "sh", "-c",
+                              'trap "echo got-term; exit 9" TERM; echo ready; '
+                              "while true; do sleep 0.1; done"], stdout=f, stderr=f, env=env)
+    try:
+        for _ in range(100):
+            if out.read_bytes().startswith(b"ready"):
+                break
+            time.sleep(0.1)
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(30) == 9
+        assert out.read_bytes() == b"ready\ngot-term\n"
+    finally:
+        if p.poll() is None:
+            p.kill()
+
+
+@pytest.mark.skipif(not shutil.which("tmux"), reason="tmux not installed")
+def test_detach_keys_and_exec_tty_in_tmux(daemon, tmp_path):
+    import sys
+    import time
+
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    hoist = f"PYTHONPATH={repo} {sys.executable} -m hoist.cli.main -H {daemon.host}"
+    name = "tmux-detach"
+    daemon.hoist("rm", "-f", name, check=False)
+    rc = tmp_path / "rc"
+    sess = f"hoist-dk-{os.getpid()}"
+    subprocess.run(["tmux", "new-session", "-d", "-s", sess, "-x", "100", "-y", "30",
+                    f"{hoist} run -it --name {name} {' '.join(NET)} busybox sh; "
+                    f"echo rc=$? > {rc}; {hoist} exec -it {name} sh -c 'tty; exit 3'; "
+                    f"echo rc=$? >> {rc}; sleep 5"], check=True)
+    try:
+        time.sleep(3)
+        subprocess.run(["tmux", "send-keys", "-t", sess, "C-p", "C-q"], check=True)
+        for _ in range(100):
+            if rc.exists() and rc.read_text().count("rc=") == 2:
+                break
+            time.sleep(0.2)
+        assert rc.read_text().split() == ["rc=0", "rc=3"]
+        pane = subprocess.run(["tmux", "capture-pane", "-p", "-t", sess], capture_output=True,
+                              text=True, check=True).stdout
+        # (the size is sent as ConsoleSize; docker 20.10's API 1.41 ignores it, so only
+        # the pty itself is checked here)
+        assert "/dev/pts/" in pane
+        state = daemon.hoist("inspect", "-f", "{{.State.Running}}", name).stdout
+        assert state == b"true\n"  # detached, still running
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", sess], check=False)
+        daemon.hoist("rm", "-f", name, check=False)
