@@ -1136,18 +1136,29 @@ def run_stats(ctx: Context, opts: dict[str, Any], args: list[str]) -> int:
     else:
         conts = client.get_json("/containers/json", {"all": "1"} if opts["all"] else None) or []
         targets = [c["Id"] for c in conts]
-    rows = []
-    for t in targets:
-        info = client.get_json(f"/containers/{quote_name(t)}/json")
-        s = client.get_json(f"/containers/{info['Id']}/stats", {"stream": "0"})
-        cid = info["Id"] if opts["no_trunc"] else info["Id"][:12]
-        rows.append(stats_row(s or {}, info.get("Name", ""), cid))
     fmt = opts["format"] or DEFAULT_STATS_TABLE
     from .images import format_rows
 
-    ctx.write(format_rows(fmt, rows, default_table=DEFAULT_STATS_TABLE, headers=STATS_HEADERS,
-                          type_name="*formatter.statsContext"))
-    return 0
+    infos = [client.get_json(f"/containers/{quote_name(t)}/json") for t in targets]
+    while True:
+        rows = []
+        for info in infos:
+            s = client.get_json(f"/containers/{info['Id']}/stats", {"stream": "0"})
+            cid = info["Id"] if opts["no_trunc"] else info["Id"][:12]
+            rows.append(stats_row(s or {}, info.get("Name", ""), cid))
+        text = format_rows(fmt, rows, default_table=DEFAULT_STATS_TABLE, headers=STATS_HEADERS,
+                           type_name="*formatter.statsContext")
+        if opts["no_stream"]:
+            ctx.write(text)
+            return 0
+        # Live view: redraw in place like docker's (clear screen, cursor home); each
+        # one-shot sample already spans the daemon's sampling interval.
+        ctx.write("\033[2J\033[H" + text)
+        ctx.out.flush()
+        if not infos:
+            import time
+
+            time.sleep(1)
 
 
 def run_attach(ctx: Context, opts: dict[str, Any], args: list[str]) -> int:

@@ -436,3 +436,31 @@ def test_detach_keys_and_exec_tty_in_tmux(daemon, tmp_path):
     finally:
         subprocess.run(["tmux", "kill-session", "-t", sess], check=False)
         daemon.hoist("rm", "-f", name, check=False)
+
+
+def test_misc_commands_match_docker(daemon, tmp_path):
+    results = {}
+    for which in ("hoist", "docker"):
+        run = _cli(daemon, which)
+        name = f"misc-{which}"
+        for n in (name, name + "2"):
+            run("rm", "-f", n, check=False)
+        run("run", "-d", "--name", name, *NET, "busybox", "sh", "-c",
+            "echo one; echo two >&2; touch /tmp/new; sleep 60")
+        import time
+
+        time.sleep(1)
+        steps = [("logs", "--tail", "1", name), ("logs", name), ("diff", name),
+                 ("pause", name), ("ps", "--format", "{{.Status}}", "--filter", f"name={name}"),
+                 ("unpause", name), ("rename", name, name + "2"), ("rename", name, "x"),
+                 ("update", "-m", "64m", "--memory-swap", "128m", name + "2"),
+                 ("inspect", "-f", "{{.HostConfig.Memory}}", name + "2"),
+                 ("stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}", name + "2"),
+                 ("top", name + "2", "-o", "comm"),
+                 ("kill", "-s", "KILL", name + "2"), ("wait", name + "2"),
+                 ("logs", "-f", name + "2"), ("container", "rm", name + "2")]
+        results[which] = [(p.returncode, _norm(p.stdout, name), _norm(p.stderr, name))
+                          for p in (run(*s, check=False) for s in steps)]
+        assert len(results[which][2][1].splitlines()) >= 2  # C /tmp, A /tmp/new
+    for i, (h, k) in enumerate(zip(results["hoist"], results["docker"])):
+        assert h == k, i
