@@ -464,3 +464,54 @@ def test_misc_commands_match_docker(daemon, tmp_path):
         assert len(results[which][2][1].splitlines()) >= 2  # C /tmp, A /tmp/new
     for i, (h, k) in enumerate(zip(results["hoist"], results["docker"])):
         assert h == k, i
+
+
+def test_cidfile_export_commit_and_stdin_tar(daemon, tmp_path):
+    import io
+    import tarfile
+
+    cid_file = tmp_path / "cid"
+    name = "cid-test"
+    daemon.hoist("rm", "-f", name, check=False)
+    p = daemon.hoist("run", "--cidfile", str(cid_file), "--name", name, *NET, "busybox",
+                     "sh", "-c", "echo x > /marker")
+    cid = cid_file.read_text()
+    assert len(cid) == 64 and p.stdout == b""
+    again = daemon.hoist("run", "--cidfile", str(cid_file), *NET, "busybox", "true", check=False)
+    assert again.returncode == 125 and b"container ID file found" in again.stderr
+    try:
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tf:
+            info = tarfile.TarInfo("fromstdin.txt")
+            info.size = 3
+            tf.addfile(info, io.BytesIO(b"abc"))
+        daemon.hoist("cp", "-", f"{name}:/", input=buf.getvalue())
+        exported = daemon.hoist("export", name).stdout
+        with tarfile.open(fileobj=io.BytesIO(exported)) as tf:
+            names = tf.getnames()
+        assert "marker" in names and "fromstdin.txt" in names
+        out = tmp_path / "e.tar"
+        daemon.hoist("export", "-o", str(out), name)
+        assert out.stat().st_size == len(exported)
+        img = daemon.hoist("commit", "-m", "msg", "-a", "me", "-c", "ENV Z=1", name,
+                           "committed:t").stdout.decode().strip()
+        assert img.startswith("sha256:")
+        cfg = daemon.hoist("image", "inspect", "-f", "{{.Author}} {{.Comment}} {{.Config.Env}}",
+                           "committed:t").stdout
+        assert cfg.startswith(b"me msg [") and b"Z=1" in cfg
+        r = daemon.hoist("run", "--rm", *NET, "committed:t", "cat", "/marker", "/fromstdin.txt")
+        assert r.stdout == b"x\nabc"
+    finally:
+        daemon.hoist("rm", "-f", name, check=False)
+        daemon.hoist("rmi", "committed:t", check=False)
+
+
+def test_run_rm_removes_and_large_output(daemon):
+    name = "rm-big"
+    h, k = both(daemon, "run", "--rm", *NET, "busybox", "sh", "-c",
+                "yes abcdefghij | head -c 5000000; yes e | head -c 300000 >&2")
+    assert h.returncode == k.returncode == 0
+    assert h.stdout == k.stdout and len(h.stdout) == 5000000
+    assert h.stderr == k.stderr and len(h.stderr) == 300000
+    daemon.hoist("run", "--rm", "--name", name, *NET, "busybox", "true")
+    assert daemon.hoist("inspect", name, check=False).returncode == 1
