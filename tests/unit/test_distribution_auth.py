@@ -1,0 +1,89 @@
+"""Challenges, credentials file, X-Registry-Auth, platforms: plain data, no network."""
+from __future__ import annotations
+
+import base64
+import json
+import os
+
+import pytest
+
+from hoist.distribution.auth import error_message, parse_challenges
+from hoist.distribution.credentials import INDEX_SERVER, AuthConfig, CredentialStore, server_key
+from hoist.distribution.progress import bar
+from hoist.distribution.pull import parse_platform, select_manifest
+from hoist.distribution.registry import configure_insecure, is_insecure
+from hoist.errors import InvalidArgument, NotFound
+from hoist.image import types as T
+
+
+def test_parse_challenges_with_commas_in_quotes():
+    chs = parse_challenges('Bearer realm="https://auth.example/token",service="reg",'
+                           'scope="repository:a/b:pull,push"')
+    assert len(chs) == 1 and chs[0].scheme == "bearer"
+    assert chs[0].get("scope") == "repository:a/b:pull,push"
+    assert chs[0].get("realm") == "https://auth.example/token"
+    two = parse_challenges('Basic realm="x", Bearer realm="y"')
+    assert [c.scheme for c in two] == ["basic", "bearer"]
+
+
+def test_error_message_like_docker():
+    body = b'{"errors":[{"code":"UNAUTHORIZED","message":"authentication required","detail":null}]}'
+    assert error_message(body, "x") == "unauthorized: authentication required"
+    assert error_message(b"", "fallback") == "fallback"
+
+
+def test_credentials_file_roundtrip_keeps_other_keys(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"psFormat": "x", "auths": {}}))
+    store = CredentialStore(str(tmp_path))
+    store.store(AuthConfig("u", "p:w", "127.0.0.1:5000"))
+    store.store(AuthConfig("hub", "pw", "docker.io"))
+    doc = json.loads((tmp_path / "config.json").read_text())
+    assert doc["psFormat"] == "x"
+    assert base64.b64decode(doc["auths"]["127.0.0.1:5000"]["auth"]) == b"u:p:w"
+    assert INDEX_SERVER in doc["auths"]
+    assert os.stat(tmp_path / "config.json").st_mode & 0o777 == 0o600
+    got = store.get("http://127.0.0.1:5000/")
+    assert (got.username, got.password) == ("u", "p:w")
+    assert store.get("index.docker.io").username == "hub"
+    assert store.erase("127.0.0.1:5000") and not store.erase("127.0.0.1:5000")
+    assert store.get("127.0.0.1:5000").empty
+
+
+def test_x_registry_auth_roundtrip_and_garbage():
+    a = AuthConfig("u", "p", "reg:5000")
+    assert AuthConfig.from_header(a.to_header()) == a
+    assert AuthConfig.from_header(a.to_header().rstrip("=")) == a
+    assert AuthConfig.from_header("not base64 !!").empty
+    assert server_key("https://index.docker.io/v1/") == INDEX_SERVER
+
+
+def test_insecure_rules():
+    configure_insecure([])
+    assert is_insecure("127.0.0.1:5000") and is_insecure("localhost:1") and is_insecure("[::1]:5000")
+    assert not is_insecure("registry.example:5000")
+    configure_insecure(["registry.example:5000", "10.0.0.0/8"])
+    try:
+        assert is_insecure("registry.example:5000") and is_insecure("10.1.2.3:443")
+        assert not is_insecure("registry.example:5001")
+    finally:
+        configure_insecure([])
+
+
+def test_platforms():
+    assert str(parse_platform("linux/arm64/8")) == "linux/arm64/v8"
+    assert str(parse_platform("amd64")) == "linux/amd64"
+    with pytest.raises(InvalidArgument):
+        parse_platform("a/b/c/d")
+    from hoist.digest import Digest
+    mk = lambda arch, var="": T.Descriptor(T.OCI_MANIFEST, Digest("sha256", arch[0] * 64 if arch[0] in "abcdef" else "1" * 64), 1,
+                                           platform=T.Platform(arch, "linux", var))
+    idx = T.Index(T.OCI_INDEX, (mk("arm", "v6"), mk("arm", "v7"), mk("amd64")))
+    assert select_manifest(idx, parse_platform("linux/arm/v7"), True).platform.variant == "v7"
+    assert select_manifest(idx, parse_platform("linux/amd64"), False).platform.architecture == "amd64"
+    with pytest.raises(NotFound):
+        select_manifest(idx, parse_platform("linux/ppc64le"), True)
+
+
+def test_progress_bar_like_docker():
+    assert bar(50, 100, 0).startswith("[=========================>                         ]      50B/100B")
+    assert bar(100, 100, 0) == "[==================================================>]     100B/100B"
