@@ -152,3 +152,16 @@ def test_dockerd_pulls_what_hoist_pushed(hoistd, dockerd, registry, tmp_path):
     dockerd.docker("push", back)
     hoist(hoistd, cfg, "pull", back)
     assert image_id(hoistd, cfg, back) == got
+
+
+def test_push_all_tags_and_quiet(hoistd, registry, tmp_path):
+    cfg = str(tmp_path / "cfg")
+    hoist(hoistd, cfg, "login", "-u", registry.user, "-p", registry.password, registry.addr)
+    repo = f"{registry.addr}/alltags/bb"
+    for t in ("a", "b"):
+        hoist(hoistd, cfg, "tag", "busybox", f"{repo}:{t}")
+    out = hoist(hoistd, cfg, "push", "-a", repo).stdout.decode()
+    assert "a: digest: sha256:" in out and "b: digest: sha256:" in out
+    assert hoist(hoistd, cfg, "push", "-q", f"{repo}:a").stdout.decode() == f"{repo}:a\n"
+    p = hoist(hoistd, cfg, "push", f"{repo}:missing", check=False)
+    assert p.returncode == 1 and b"An image does not exist locally with the tag" in p.stderr

@@ -87,3 +87,15 @@ def test_platforms():
 def test_progress_bar_like_docker():
     assert bar(50, 100, 0).startswith("[=========================>                         ]      50B/100B")
     assert bar(100, 100, 0) == "[==================================================>]     100B/100B"
+
+
+def test_terminal_progress_rewrites_lines_in_place():
+    from hoist.cli.distribution import TerminalProgress
+    out = []
+    t = TerminalProgress(out.append)
+    t.show({"status": "Pulling from x", "id": "latest"})
+    t.show({"status": "Pulling fs layer", "id": "aaa"})
+    t.show({"status": "Pulling fs layer", "id": "bbb"})
+    t.show({"status": "Downloading", "progress": "[=>   ] 1B/2B", "id": "aaa"})
+    assert out[:3] == ["latest: Pulling from x\n", "aaa: Pulling fs layer\n", "bbb: Pulling fs layer\n"]
+    assert out[3] == "\x1b[2A\x1b[2K\raaa: Downloading [=>   ] 1B/2B\n\x1b[1B"
