@@ -114,6 +114,57 @@ def _is_loopback(host: str) -> bool:
     return host == "localhost" or host.startswith("127.") or host in ("::1", "[::1]")
 
 
+class _TokenCache:
+    """Tokens shared by every client of the process (one pull after another reuses
+    them), keyed by registry, *who asked* and scope: a token fetched with one user's
+    credentials is never handed to a request made with another's (or anonymously)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: dict[tuple[str, str, str], tuple[str, float]] = {}
+
+    def get(self, key: tuple[str, str, str]) -> tuple[str, float] | None:
+        with self._lock:
+            v = self._items.get(key)
+            if v is not None and v[1] <= time.time():
+                del self._items[key]
+                return None
+            return v
+
+    def put(self, key: tuple[str, str, str], value: tuple[str, float]) -> None:
+        with self._lock:
+            if len(self._items) > 1024:  # bounded: drop the expired, then everything
+                now = time.time()
+                self._items = {k: v for k, v in self._items.items() if v[1] > now}
+                if len(self._items) > 1024:
+                    self._items.clear()
+            self._items[key] = value
+
+
+TOKENS = _TokenCache()
+_CHALLENGES: dict[str, Challenge] = {}
+
+
+class _ScopedTokens:
+    """The view of :data:`TOKENS` for one registry and one identity, as a mapping."""
+
+    def __init__(self, registry: str, identity: str) -> None:
+        self._registry = registry
+        self._identity = identity
+
+    def get(self, scope: str) -> tuple[str, float] | None:
+        return TOKENS.get((self._registry, self._identity, scope))
+
+    def __setitem__(self, scope: str, value: tuple[str, float]) -> None:
+        TOKENS.put((self._registry, self._identity, scope), value)
+
+
+def _identity(auth: AuthConfig) -> str:
+    import hashlib
+    secret = f"{auth.username}\0{auth.password}\0{auth.identity_token}".encode()
+    return hashlib.sha256(secret).hexdigest()
+
+
 class Authenticator:
     """Per registry: the credentials, the challenge we saw, and tokens cached per scope."""
 
@@ -122,22 +173,21 @@ class Authenticator:
         self.auth = auth
         self._fetch = fetch
         self._lock = threading.Lock()
-        self._tokens: dict[str, tuple[str, float]] = {}
-        self._challenge: Challenge | None = None
+        self._tokens = _ScopedTokens(self.registry_host, _identity(auth))
+        # What this registry asked for last time: a new client need not be refused first.
+        self._challenge: Challenge | None = _CHALLENGES.get(self.registry_host)
 
     # The header for a request needing ``scope``; None means "send nothing, see what happens".
     def header(self, scope: str) -> str | None:
         if self.auth.registry_token:
             return f"Bearer {self.auth.registry_token}"
+        tok = self._tokens.get(scope)
+        if tok:
+            return f"Bearer {tok[0]}"
         with self._lock:
             ch = self._challenge
-            if ch is None:
-                return None
-            if ch.scheme == "basic":
-                return self._basic()
-            tok = self._tokens.get(scope)
-            if tok and tok[1] > time.time():
-                return f"Bearer {tok[0]}"
+        if ch is not None and ch.scheme == "basic":
+            return self._basic()
         return None
 
     def _basic(self) -> str | None:
@@ -154,20 +204,18 @@ class Authenticator:
         bearer = next((c for c in chs if c.scheme == "bearer"), None)
         basic = next((c for c in chs if c.scheme == "basic"), None)
         if bearer is not None:
+            _CHALLENGES[self.registry_host] = bearer
             with self._lock:
                 self._challenge = bearer
-                cached = self._tokens.get(scope)
-                if cached and f"Bearer {cached[0]}" != sent and cached[1] > time.time():
-                    return True  # another thread already fetched a fresh token
-            if sent is not None and sent.startswith("Bearer ") and cached and sent == f"Bearer {cached[0]}" \
-                    and getattr(self, "_refused", None) == sent:
-                return False  # a brand-new token refused again: the scope is not granted
-            token, expiry = self._token(bearer, scope)
-            with self._lock:
-                self._tokens[scope] = (token, expiry)
-                self._refused = sent
+            cached = self._tokens.get(scope)
+            if cached and f"Bearer {cached[0]}" != sent:
+                return True  # another thread already fetched a newer token
+            # The caller bounds the retries, so a token that is refused every time
+            # (a scope the server will not grant) ends in the registry's own error.
+            self._tokens[scope] = self._token(bearer, scope)
             return True
         if basic is not None:
+            _CHALLENGES[self.registry_host] = basic
             with self._lock:
                 self._challenge = basic
             offer = self._basic()

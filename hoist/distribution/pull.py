@@ -258,18 +258,16 @@ class Puller:
             self.store.prepare(layer.blob.digest)
             prepared.append(str(layer.blob.digest))
 
+        # Layer i is unpacked as soon as it and every layer below it are in: the
+        # downloads of the layers above continue meanwhile.
+        unique = list({str(l.blob.digest): l for l in todo}.values())
+        ex = ThreadPoolExecutor(max_workers=max(1, min(self.workers, len(unique))), thread_name_prefix="pull")
+        futures = {str(l.blob.digest): ex.submit(fetch, l) for l in unique}
         try:
-            if todo:
-                with ThreadPoolExecutor(max_workers=min(self.workers, len(todo)),
-                                        thread_name_prefix="pull") as ex:
-                    futures = [ex.submit(fetch, l) for l in todo]
-                    errors = [f.exception() for f in futures]
-                first = next((e for e in errors if e is not None), None)
-                if first is not None:
-                    raise first
             for i, (layer, have) in enumerate(zip(inputs, present)):
                 if have:
                     continue
+                futures[str(layer.blob.digest)].result()
                 ident = layer.blob.digest.short
                 self.store.unpack(inputs[:i + 1])
                 size = layer.blob.size
@@ -277,6 +275,7 @@ class Puller:
                            "progress": bar(size, size, time.time()), "id": ident})
                 detail(self.emit, "Pull complete", ident)
         finally:
+            ex.shutdown(wait=True, cancel_futures=True)
             self.store.discard_prepared(prepared)
         return str(config.digest)
 

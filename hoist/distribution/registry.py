@@ -252,6 +252,7 @@ class RegistryClient:
         url = self.url(path)
         hdrs = dict(headers or {})
         pos = body.tell() if hasattr(body, "seek") else None
+        last = b""
         for _ in range(3):
             if pos is not None:
                 body.seek(pos)
@@ -265,6 +266,7 @@ class RegistryClient:
             if resp.status == 401 and own:
                 challenge = resp.header("WWW-Authenticate")
                 data = resp.read_limited(1 << 20) if method != "HEAD" else (resp.close() or b"")
+                last = data
                 if challenge and self.auth.challenged(challenge, scope, send.get("Authorization")):
                     continue
                 raise Unauthorized(error_message(data, "unauthorized: authentication required"))
@@ -273,7 +275,7 @@ class RegistryClient:
                 resp.close() if method == "HEAD" else resp.read_limited(1 << 20)
                 return self._follow(method, urllib.parse.urljoin(url, loc), hdrs, scope)
             return resp
-        raise Unauthorized("unauthorized: authentication required")
+        raise Unauthorized(error_message(last, "unauthorized: authentication required"))
 
     def _follow(self, method: str, url: str, headers: dict[str, str], scope: str) -> Response:
         for _ in range(5):

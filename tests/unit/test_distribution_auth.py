@@ -99,3 +99,29 @@ def test_terminal_progress_rewrites_lines_in_place():
     t.show({"status": "Downloading", "progress": "[=>   ] 1B/2B", "id": "aaa"})
     assert out[:3] == ["latest: Pulling from x\n", "aaa: Pulling fs layer\n", "bbb: Pulling fs layer\n"]
     assert out[3] == "\x1b[2A\x1b[2K\raaa: Downloading [=>   ] 1B/2B\n\x1b[1B"
+
+
+def test_daemon_insecure_registry_flag():
+    from hoist.daemon import parse_args
+    args = parse_args(["--insecure-registry", "reg.example:5000", "--insecure-registry", "10.0.0.0/8"])
+    assert args.insecure_registry == ["reg.example:5000", "10.0.0.0/8"]
+    assert parse_args([]).insecure_registry == []
+
+
+def test_token_cache_is_per_identity():
+    from hoist.distribution.auth import Authenticator
+    calls = []
+
+    def fetch(method, url, headers, body):
+        calls.append(headers.get("Authorization"))
+        return 200, {}, json.dumps({"token": f"t{len(calls)}"}).encode()
+
+    ch = 'Bearer realm="https://auth.example/token",service="s"'
+    a = Authenticator("reg.example", AuthConfig("u", "p", "reg.example"), fetch)
+    assert a.challenged(ch, "repository:x:pull", None)
+    assert a.header("repository:x:pull") == "Bearer t1"
+    again = Authenticator("reg.example", AuthConfig("u", "p", "reg.example"), fetch)
+    assert again.header("repository:x:pull") == "Bearer t1"  # reused across clients
+    other = Authenticator("reg.example", AuthConfig("v", "q", "reg.example"), fetch)
+    assert other.header("repository:x:pull") is None  # never another user's token
+    assert other.challenged(ch, "repository:x:pull", None) and other.header("repository:x:pull") == "Bearer t2"

@@ -81,8 +81,9 @@ class Server:
             do_GET = do_HEAD = do_POST = do_PUT = handle_any
 
         self.httpd = ThreadingHTTPServer((host, 0), H)
+        self.httpd.block_on_close = False
         self.addr = f"{host}:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.02,), daemon=True)
         self.thread.start()
 
     def close(self):
