@@ -141,8 +141,6 @@ def download_blob(client: RegistryClient, store: Any, path: str, desc: T.Descrip
                     raise http.client.IncompleteRead(b"", desc.size - writer.size)
                 break
             except (OSError, http.client.HTTPException, RegistryError) as e:
-                if isinstance(e, RegistryError) and "404" in str(e):
-                    raise
                 failures += 1
                 if failures >= attempts:
                     raise RegistryError(f"failed to download blob {desc.digest} after {failures} "

@@ -100,6 +100,8 @@ class Response:
         if self._done:
             return
         self._done = True
+        if reuse and not self.raw.isclosed() and self.raw.length == 0:
+            self.raw.read()  # a HEAD or empty answer: consumed, so the connection is reusable
         if reuse and self.raw.isclosed() and not self.raw.will_close:
             self._pool.put(self._key, self._conn)
         else:
