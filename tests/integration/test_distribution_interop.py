@@ -10,10 +10,22 @@ import sys
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from conftest import PY, REPO, docker_clis  # noqa: E402
+from conftest import PY, REPO, docker_clis, start_hoistd  # noqa: E402
 from refregistry import available, start_registry  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not available(), reason="docker-registry is not installed")
+
+
+@pytest.fixture(scope="module")
+def hoistd(tmp_path_factory):
+    """A daemon of this module's own: pushes and pulls add repo digests and tags to
+    busybox that the session daemon's other users should not see."""
+    d = start_hoistd(str(tmp_path_factory.mktemp("dist-hoistd")))
+    try:
+        d.hoist("image", "bootstrap", "busybox")
+        yield d
+    finally:
+        d.stop()
 
 
 @pytest.fixture(scope="module")

@@ -320,3 +320,14 @@ def test_plain_http_refused_for_non_loopback():
     client = RegistryClient("registry.example.invalid:5000")
     with pytest.raises(RegistryError, match="refusing plain HTTP"):
         client._send("GET", "http://registry.example.invalid:5000/v2/", {}, None)
+
+
+def test_reference_filter_also_filters_repo_digests(engine, server):
+    server.add_image()
+    pull(engine, server)
+    image_id = engine.images.resolve(f"{server.addr}/repo/img:t")
+    engine.images.tag(image_id, "local/other", "1")
+    rows = engine.images.list(filters={"reference": ["local/other"]})
+    assert rows[0]["RepoTags"] == ["local/other:1"] and rows[0]["RepoDigests"] == []
+    rows = engine.images.list(filters={"reference": [f"{server.addr}/repo/img"]})
+    assert len(rows[0]["RepoDigests"]) == 1
