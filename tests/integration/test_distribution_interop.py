@@ -177,3 +177,26 @@ def test_push_all_tags_and_quiet(hoistd, registry, tmp_path):
     assert hoist(hoistd, cfg, "push", "-q", f"{repo}:a").stdout.decode() == f"{repo}:a\n"
     p = hoist(hoistd, cfg, "push", f"{repo}:missing", check=False)
     assert p.returncode == 1 and b"An image does not exist locally with the tag" in p.stderr
+
+
+def test_skopeo_reads_what_hoist_pushed(hoistd, registry, tmp_path):
+    import shutil
+    if not shutil.which("skopeo"):
+        pytest.skip("skopeo is not installed")
+    cfg = str(tmp_path / "cfg")
+    name = f"{registry.addr}/skopeo/bb:1"
+    hoist(hoistd, cfg, "login", "-u", registry.user, "-p", registry.password, registry.addr)
+    hoist(hoistd, cfg, "tag", "busybox", name)
+    out = hoist(hoistd, cfg, "push", name).stdout.decode()
+    digest = [l for l in out.splitlines() if ": digest: " in l][0].split()[2]
+    p = subprocess.run(["skopeo", "inspect", "--tls-verify=false", "--creds",
+                        f"{registry.user}:{registry.password}", f"docker://{name}"],
+                       capture_output=True, timeout=60)
+    assert p.returncode == 0, p.stderr.decode()
+    doc = json.loads(p.stdout)
+    assert doc["Digest"] == digest
+    p = subprocess.run(["skopeo", "inspect", "--raw", "--tls-verify=false", "--creds",
+                        f"{registry.user}:{registry.password}", f"docker://{name}"],
+                       capture_output=True, timeout=60)
+    assert "sha256:" + __import__("hashlib").sha256(p.stdout).hexdigest() == digest
+    assert json.loads(p.stdout)["config"]["digest"] == image_id(hoistd, cfg, name)
