@@ -125,3 +125,13 @@ def test_token_cache_is_per_identity():
     other = Authenticator("reg.example", AuthConfig("v", "q", "reg.example"), fetch)
     assert other.header("repository:x:pull") is None  # never another user's token
     assert other.challenged(ch, "repository:x:pull", None) and other.header("repository:x:pull") == "Bearer t2"
+
+
+def test_x_registry_auth_for_another_registry_is_not_used():
+    from hoist.engine.distribution import _for
+    mine = AuthConfig("u", "p", "reg.example:5000")
+    assert _for(mine, "reg.example:5000") == mine
+    assert _for(mine, "other.example").empty  # never B's password to A
+    hub = AuthConfig("u", "p", "https://index.docker.io/v1/")
+    assert _for(hub, "docker.io") == hub
+    assert _for(None, "x.example").empty
