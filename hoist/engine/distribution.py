@@ -9,7 +9,7 @@ from ..distribution.progress import Emit
 from ..distribution.pull import pull_image
 from ..distribution.push import push_image
 from ..distribution.registry import RegistryClient
-from ..errors import InvalidArgument, Unauthorized
+from ..errors import Unauthorized
 from ..image import reference as R
 from .images import ImageService
 from .store import ImageStore
@@ -27,8 +27,7 @@ class DistributionService:
         ref = R.parse(from_image, default_tag=False)
         all_tags = False
         if tag:
-            if ref.tag or ref.digest:
-                raise InvalidArgument(f"invalid reference format: {from_image}:{tag}")
+            # Docker lets ``tag`` (a tag or a digest) override what fromImage carried.
             if ":" in tag:
                 ref = R.parse(f"{ref.repository}@{tag}")
             else:

@@ -61,3 +61,38 @@ def test_registry_killed_mid_push_then_push_succeeds(fresh_hoistd, tmp_path):
         assert "problem" not in check.lower() or "0 problem" in check.lower(), check
     finally:
         reg.stop()
+
+
+def test_push_to_a_dead_registry_fails_clearly_then_succeeds(tmp_path):
+    import io
+
+    from hoist.distribution.credentials import AuthConfig
+    from hoist.distribution.push import push_image
+    from hoist.distribution.registry import RegistryClient
+    from hoist.engine.check import check_store
+    from hoist.engine.daemon_state import Engine
+    from hoist.errors import RegistryError
+
+    reg = RefRegistry(f"127.0.0.1:{free_port()}", str(tmp_path / "reg"), None, "alice", "pw", True)
+    os.makedirs(reg.root)
+    reg.start()
+    engine = Engine.open(str(tmp_path / "root"), "native")
+    name = f"{reg.addr}/dead/img"
+    engine.archives.load(io.BytesIO(docker_archive([tar_bytes([file_entry("f", os.urandom(1 << 20))])],
+                                                   [name + ":1"])))
+    auth = AuthConfig("alice", "pw", reg.addr)
+    try:
+        client = RegistryClient(reg.addr, auth, retries=1, backoff=0.01)
+        client.ping()  # the scheme and the challenge are known, then the registry dies
+        reg.kill()
+        with pytest.raises(RegistryError, match="Connection refused|failed|refused"):
+            push_image(engine.store, engine.images, name, "1", auth=auth, emit=lambda m: None, client=client)
+        client.close()
+        assert check_store(engine.store).to_json()["OK"]
+        reg.start()
+        msgs = []
+        push_image(engine.store, engine.images, name, "1", auth=auth, emit=msgs.append)
+        assert any(m.get("aux") for m in msgs)
+        assert check_store(engine.store).to_json()["OK"]
+    finally:
+        reg.stop()
