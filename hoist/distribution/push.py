@@ -141,7 +141,7 @@ class Pusher:
                 self.client.check(resp, f"uploading blob {desc.digest}", (201, 204))
                 resp.read_limited(1 << 20)
                 return "pushed"
-            except RegistryError as e:
+            except RegistryError:
                 failures += 1
                 if failures >= UPLOAD_ATTEMPTS:
                     raise

@@ -238,7 +238,7 @@ class RegistryClient:
             resp = Response(raw, conn, self.pool, (t.scheme, t.netloc), url)
             if raw.status >= 500 and attempt < self.retries and method in ("GET", "HEAD", "PUT") \
                     and (body is None or isinstance(body, (bytes, bytearray)) or start is not None):
-                resp.read_limited(1 << 20) if method != "HEAD" else resp.close()
+                _drain(resp, method)
                 attempt += 1
                 time.sleep(self.backoff * 2 ** (attempt - 1))
                 continue
@@ -267,14 +267,18 @@ class RegistryClient:
             resp = self._send(method, url, send, body)
             if resp.status == 401 and own:
                 challenge = resp.header("WWW-Authenticate")
-                data = resp.read_limited(1 << 20) if method != "HEAD" else (resp.close() or b"")
+                if method == "HEAD":
+                    resp.close()
+                    data = b""
+                else:
+                    data = resp.read_limited(1 << 20)
                 last = data
                 if challenge and self.auth.challenged(challenge, scope, send.get("Authorization")):
                     continue
                 raise Unauthorized(error_message(data, "unauthorized: authentication required"))
             if redirects and resp.status in (301, 302, 303, 307, 308) and method in ("GET", "HEAD"):
                 loc = resp.header("Location")
-                resp.close() if method == "HEAD" else resp.read_limited(1 << 20)
+                _drain(resp, method)
                 return self._follow(method, urllib.parse.urljoin(url, loc), hdrs, scope)
             return resp
         raise Unauthorized(error_message(last, "unauthorized: authentication required"))
@@ -291,7 +295,7 @@ class RegistryClient:
             resp = self._send(method, url, send, None)
             if resp.status in (301, 302, 303, 307, 308):
                 loc = resp.header("Location")
-                resp.close() if method == "HEAD" else resp.read_limited(1 << 20)
+                _drain(resp, method)
                 url = urllib.parse.urljoin(url, loc)
                 continue
             return resp
@@ -316,6 +320,13 @@ class RegistryClient:
         """GET /v2/ with credentials: the login check."""
         resp = self.request("GET", "/v2/", scope="")
         self.check(resp, f"login attempt to {self.base}/v2/")
+        resp.read_limited(1 << 20)
+
+
+def _drain(resp: Response, method: str) -> None:
+    if method == "HEAD":
+        resp.close()
+    else:
         resp.read_limited(1 << 20)
 
 
