@@ -143,11 +143,7 @@ class _Routes:
             "NEventsListener": 0, "KernelVersion": uname.release,
             "OperatingSystem": _os_name(), "OSVersion": "", "OSType": "linux",
             "Architecture": uname.machine, "IndexServerAddress": "https://index.docker.io/v1/",
-            "RegistryConfig": {"AllowNondistributableArtifactsCIDRs": None,
-                               "AllowNondistributableArtifactsHostnames": None,
-                               "InsecureRegistryCIDRs": ["127.0.0.0/8"], "IndexConfigs": {
-                                   "docker.io": {"Name": "docker.io", "Mirrors": [], "Secure": True,
-                                                 "Official": True}}, "Mirrors": None},
+            "RegistryConfig": _registry_config(),
             "NCPU": os.cpu_count() or 1, "MemTotal": mem, "GenericResources": None,
             "DockerRootDir": self.store.paths.data_root, "HttpProxy": "", "HttpsProxy": "",
             "NoProxy": "", "Name": uname.nodename, "Labels": [], "ExperimentalBuild": False,
@@ -320,6 +316,19 @@ class _Routes:
     def hoist_check(self, req: Request) -> Any:
         from ..engine.check import check_store
         return check_store(self.store, repair=req.flag("repair")).to_json()
+
+
+def _registry_config() -> dict[str, Any]:
+    """Docker's RegistryConfig, with the daemon's --insecure-registry values: CIDRs
+    in InsecureRegistryCIDRs, names as insecure IndexConfigs."""
+    from ..distribution.registry import insecure_registries
+    cidrs = ["127.0.0.0/8"] + [r for r in insecure_registries() if "/" in r]
+    index = {"docker.io": {"Name": "docker.io", "Mirrors": [], "Secure": True, "Official": True}}
+    for r in insecure_registries():
+        if "/" not in r:
+            index[r] = {"Name": r, "Mirrors": [], "Secure": False, "Official": False}
+    return {"AllowNondistributableArtifactsCIDRs": None, "AllowNondistributableArtifactsHostnames": None,
+            "InsecureRegistryCIDRs": cidrs, "IndexConfigs": index, "Mirrors": None}
 
 
 def _go_arch() -> str:

@@ -34,6 +34,10 @@ def configure_insecure(registries: list[str]) -> None:
     _INSECURE[:] = [r.strip() for r in registries if r.strip()]
 
 
+def insecure_registries() -> list[str]:
+    return list(_INSECURE)
+
+
 def api_host(domain: str) -> str:
     return DOCKER_HUB_API if domain in ("docker.io", "index.docker.io") else domain
 

@@ -135,3 +135,15 @@ def test_x_registry_auth_for_another_registry_is_not_used():
     hub = AuthConfig("u", "p", "https://index.docker.io/v1/")
     assert _for(hub, "docker.io") == hub
     assert _for(None, "x.example").empty
+
+
+def test_info_lists_insecure_registries():
+    from hoist.api.routes import _registry_config
+    configure_insecure(["reg.example:5000", "10.0.0.0/8"])
+    try:
+        rc = _registry_config()
+        assert rc["InsecureRegistryCIDRs"] == ["127.0.0.0/8", "10.0.0.0/8"]
+        assert rc["IndexConfigs"]["reg.example:5000"]["Secure"] is False
+        assert rc["IndexConfigs"]["docker.io"]["Official"] is True
+    finally:
+        configure_insecure([])
