@@ -56,7 +56,8 @@ def hoist_registry(tmp_path_factory):
             proc.kill()
 
 
-def test_push_pull_round_trip_through_hoist_registry(hoistd, hoist_registry, tmp_path):
+def test_push_pull_round_trip_through_hoist_registry(fresh_hoistd, hoist_registry, tmp_path):
+    hoistd = fresh_hoistd
     env = dict(os.environ, PYTHONPATH=REPO, DOCKER_CONFIG=str(tmp_path / "cfg"))
     env.pop("DOCKER_HOST", None)
 
@@ -66,6 +67,7 @@ def test_push_pull_round_trip_through_hoist_registry(hoistd, hoist_registry, tmp
         assert p.returncode == 0, p.stderr.decode()
         return p.stdout.decode()
 
+    hoist("image", "bootstrap", "busybox")
     name = f"{hoist_registry}/hoist/roundtrip:1"
     hoist("tag", "busybox", name)
     before = hoist("image", "inspect", "-f", "{{.Id}}", name).strip()
