@@ -23,6 +23,7 @@ COMMAND_MODULES: dict[str, str] = {
     "system": "system", "info": "system", "version": "system", "events": "system",
     "pull": "distribution", "push": "distribution", "login": "distribution",
     "logout": "distribution",
+    "registry": "registry",
 }
 COMMON_COMMANDS = ("images", "version", "info")
 
