@@ -117,6 +117,18 @@ class Request:
                 raise APIError(413, "SIZE_INVALID", f"request body larger than {limit} bytes")
         return bytes(out)
 
+    def drain(self, limit: int) -> bool:
+        """Read and drop what is left of the body (so the client sees our answer rather
+        than a reset) when it is at most ``limit`` bytes; False if it was not drained."""
+        if self._chunked or self._remaining > limit:
+            return False
+        try:
+            for _ in self.chunks():
+                pass
+        except (BadRequest, OSError):
+            return False
+        return True
+
     @property
     def body_consumed(self) -> bool:
         return self._done
@@ -233,8 +245,8 @@ class Connection:
             traceback.print_exc()
             resp = Response(500, {"Content-Type": "application/json"},
                             APIError(500, "UNKNOWN", f"internal error: {e}").body())
-        if not req.body_consumed:
-            # Unread request body: the connection cannot be reused safely.
+        if not req.body_consumed and not req.drain(16 << 20):
+            # An unread body too large to skip: the connection cannot be reused safely.
             keep = False
         self._send(req, resp, close=not keep)
         return keep
