@@ -367,6 +367,9 @@ class Registry:
         return Response(201, headers)
 
     def _require_blob(self, name: str, d: Digest) -> None:
+        # Touch first, check second: a collection that started before this PUT then
+        # sees a fresh mtime and spares the blob (see gc.py).
+        self.storage.touch(d)
         if self.storage.blob_size(name, d) is None:
             raise E.manifest_blob_unknown(str(d))
 

@@ -118,8 +118,11 @@ class RegistryStorage:
 
     def link_blob(self, name: str, d: Digest) -> None:
         _touch(self._layer_link(name, d))
-        # Refresh the blob's mtime: garbage collection keeps blobs younger than its
-        # start (minus a grace period), so a blob re-linked during a push survives it.
+        self.touch(d)
+
+    def touch(self, d: Digest) -> None:
+        """Refresh a blob's mtime: garbage collection keeps blobs younger than its start
+        (minus a grace period), so a blob re-linked or referenced during a push survives."""
         try:
             os.utime(self.content.path(d))
         except FileNotFoundError:
