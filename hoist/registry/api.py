@@ -24,7 +24,7 @@ INDEX_TYPES = (OCI_INDEX, DOCKER_LIST)
 JSON = "application/json"
 
 _NAME = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*"
-_ROUTE = re.compile(r"^/v2/(?P<name>.+?)/(?:(?P<uploads>blobs/uploads/(?P<uuid>[^/]*))|blobs/(?P<digest>[^/]+)"
+_ROUTE = re.compile(r"^/v2/(?P<name>.+?)/(?:(?P<uploads>blobs/uploads(?:/(?P<uuid>[^/]*))?)|blobs/(?P<digest>[^/]+)"
                     r"|manifests/(?P<ref>[^/]+)|(?P<tags>tags/list)|referrers/(?P<subject>[^/]+))$")
 _WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 _MEDIA_TYPE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$")
@@ -203,6 +203,11 @@ class Registry:
         return up
 
     def _append(self, req: Request, up) -> None:  # type: ignore[no-untyped-def]
+        limit = self.cfg.max_blob_size
+        cl = req.headers.get("content-length", "")
+        if limit and cl.isdigit() and up.size + int(cl) > limit:
+            self.uploads.finish(up.id)
+            raise E.size_invalid(f"blob larger than the limit of {limit} bytes", 413)
         try:
             for chunk in req.chunks():
                 up.writer.write(chunk)

@@ -18,6 +18,7 @@ from .errors import APIError
 
 MAX_LINE = 65536
 MAX_HEADERS = 200
+IDLE_TIMEOUT = 300.0
 REASONS = {200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 206: "Partial Content",
            307: "Temporary Redirect", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
            404: "Not Found", 405: "Method Not Allowed", 413: "Payload Too Large",
@@ -120,7 +121,8 @@ class Request:
     def drain(self, limit: int) -> bool:
         """Read and drop what is left of the body (so the client sees our answer rather
         than a reset) when it is at most ``limit`` bytes; False if it was not drained."""
-        if self._chunked or self._remaining > limit:
+        if self._chunked or self._remaining > limit or "expect" in self.headers:
+            # (a client still waiting for "100 Continue" has not sent the body at all)
             return False
         try:
             for _ in self.chunks():
@@ -299,6 +301,8 @@ class Server:
                     return
                 continue
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            # An idle keep-alive connection (or a stalled upload) must not pin a thread forever.
+            conn.settimeout(IDLE_TIMEOUT)
             threading.Thread(target=self._serve_conn, args=(conn, addr[0]), daemon=True).start()
 
     def _serve_conn(self, conn: socket.socket, peer: str) -> None:
@@ -306,7 +310,7 @@ class Server:
             try:
                 conn.settimeout(30)
                 conn = self.tls.wrap_socket(conn, server_side=True)
-                conn.settimeout(None)
+                conn.settimeout(IDLE_TIMEOUT)
             except (OSError, ssl.SSLError):
                 conn.close()
                 return

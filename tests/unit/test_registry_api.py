@@ -306,3 +306,39 @@ def test_read_only(tmp_path):
         assert r.req("GET", "/v2/_catalog")[0] == 200
     finally:
         r.close()
+
+
+def test_upload_path_without_trailing_slash_and_early_size_refusal(reg):
+    st, h, _ = reg.req("POST", "/v2/noslash/blobs/uploads")
+    assert st == 202 and h["location"].startswith("/v2/noslash/blobs/uploads/")
+    # the declared length alone is enough to refuse: a client waiting for
+    # "100 Continue" gets the error instead and never sends the body
+    c = reg.conn()
+    c.putrequest("PATCH", h["location"])
+    c.putheader("Content-Length", str(2 << 20))
+    c.putheader("Expect", "100-continue")
+    c.endheaders()
+    r = c.getresponse()
+    assert r.status == 413 and json.loads(r.read())["errors"][0]["code"] == "SIZE_INVALID"
+    c.close()
+
+
+def test_expect_100_continue_and_malformed_requests(reg):
+    import socket
+
+    data = b"continue-me"
+    s = socket.create_connection(("127.0.0.1", reg.port))
+    s.sendall(f"POST /v2/cont/blobs/uploads/?digest={sha(data)} HTTP/1.1\r\nHost: x\r\n"
+              f"Content-Length: {len(data)}\r\nExpect: 100-continue\r\n\r\n".encode())
+    assert s.recv(100).startswith(b"HTTP/1.1 100 Continue\r\n\r\n")
+    s.sendall(data)
+    assert s.recv(1000).startswith(b"HTTP/1.1 201 ")
+    s.close()
+    s = socket.create_connection(("127.0.0.1", reg.port))
+    s.sendall(b"NONSENSE\r\n\r\n")
+    assert s.recv(1000).startswith(b"HTTP/1.1 400 ")
+    s.close()
+    s = socket.create_connection(("127.0.0.1", reg.port))
+    s.sendall(b"GET /v2/ HTTP/1.1\r\nContent-Length: abc\r\n\r\n")
+    assert s.recv(1000).startswith(b"HTTP/1.1 400 ")
+    s.close()
