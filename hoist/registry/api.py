@@ -447,15 +447,16 @@ def new_secret() -> bytes:
 
 
 def build_registry(cfg: RegistryConfig) -> Registry:
-    from .auth import BasicAuth, Htpasswd, TokenSigner
+    from .auth import Acl, BasicAuth, Htpasswd, TokenSigner
 
     auth: Authorizer
+    acl = Acl(cfg.acl)
     if cfg.auth == "basic":
-        auth = BasicAuth(Htpasswd(cfg.htpasswd))
+        auth = BasicAuth(Htpasswd(cfg.htpasswd), acl=acl)
     elif cfg.auth == "token":
         secret = bytes.fromhex(cfg.token_secret) if cfg.token_secret else new_secret()
         auth = TokenAuth(Htpasswd(cfg.htpasswd), TokenSigner(secret, "hoist-registry", cfg.token_ttl),
-                         cfg.service, cfg.realm, "https" if cfg.tls_cert else "http")
+                         cfg.service, cfg.realm, "https" if cfg.tls_cert else "http", acl)
     else:
         auth = NoAuth()
     return Registry(cfg, auth)

@@ -170,10 +170,27 @@ class _CheckCache:
         return creds[0]
 
 
+class Acl:
+    """Per-user repository actions (``{"bob": ["pull"]}``); users not listed may do anything."""
+
+    def __init__(self, rules: dict[str, list[str]] | None = None) -> None:
+        self.rules = {u: frozenset(a) for u, a in (rules or {}).items()}
+
+    def actions(self, user: str, scope: Scope) -> tuple[str, ...]:
+        """The subset of ``scope.actions`` that ``user`` may perform."""
+        allowed = self.rules.get(user)
+        if allowed is None or "*" in allowed:
+            return scope.actions
+        if scope.type == "registry":  # the catalog is a read
+            return scope.actions if "pull" in allowed else ()
+        return tuple(a for a in scope.actions if a in allowed)
+
+
 class BasicAuth:
-    def __init__(self, htpasswd: Htpasswd, realm: str = "hoist-registry") -> None:
+    def __init__(self, htpasswd: Htpasswd, realm: str = "hoist-registry", acl: Acl | None = None) -> None:
         self.cache = _CheckCache(htpasswd)
         self.realm = realm
+        self.acl = acl or Acl()
 
     def authorize(self, headers: dict[str, str], host: str, scopes: list[Scope]) -> Identity:
         challenge = f'Basic realm="{self.realm}"'
@@ -183,10 +200,14 @@ class BasicAuth:
         user = self.cache.user(header)
         if user is None:
             raise E.unauthorized(challenge, "invalid username or password")
-        return Identity(user, None)
+        ident = Identity(user, None)
+        for s in scopes:
+            if not self.allowed(ident, s):
+                raise E.denied()
+        return ident
 
     def allowed(self, ident: Identity, scope: Scope) -> bool:
-        return True
+        return self.acl.actions(ident.user, scope) == scope.actions
 
 
 def _covers(granted: tuple[Scope, ...], want: Scope) -> bool:
@@ -203,7 +224,8 @@ class TokenAuth:
     GRANTABLE = ("pull", "push", "delete", "*")
 
     def __init__(self, htpasswd: Htpasswd, signer: TokenSigner, service: str, realm: str = "",
-                 scheme: str = "http") -> None:
+                 scheme: str = "http", acl: Acl | None = None) -> None:
+        self.acl = acl or Acl()
         self.cache = _CheckCache(htpasswd)
         self.signer = signer
         self.service = service
@@ -267,6 +289,7 @@ class TokenAuth:
                     actions = ["*"] if "*" in sc.actions else []
                 elif sc.type != "repository":
                     actions = []
+                actions = list(self.acl.actions(user, Scope(sc.type, sc.name, tuple(actions))))
                 if actions:
                     access.append({"type": sc.type, "name": sc.name, "actions": actions})
         token, ttl, issued = self.signer.issue(user, service, access)

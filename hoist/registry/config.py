@@ -4,7 +4,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..errors import InvalidArgument
 
@@ -27,6 +27,7 @@ class RegistryConfig:
     max_manifest_size: int = 4 << 20
     upload_ttl: float = 24 * 3600.0
     gc_grace: float = 3600.0
+    acl: dict = field(default_factory=dict)  # user -> allowed actions ("pull", "push", "delete", "*")
 
     @property
     def host_port(self) -> tuple[str, int]:
@@ -65,9 +66,12 @@ def build(file: str = "", **overrides: object) -> RegistryConfig:
         f = _FIELDS.get(key)
         if f is None:
             raise InvalidArgument(f"unknown registry setting {key!r}")
-        want = {"str": str, "int": int, "bool": bool, "float": (int, float)}[str(f.type)]
+        want = {"str": str, "int": int, "bool": bool, "float": (int, float), "dict": dict}[str(f.type)]
         if not isinstance(value, want) or (f.type == "int" and isinstance(value, bool)):
             raise InvalidArgument(f"registry setting {key!r}: want {f.type}, got {value!r}")
+    for user, actions in dict(values.get("acl") or {}).items():  # type: ignore[call-overload]
+        if not isinstance(actions, list) or not all(a in ("pull", "push", "delete", "*") for a in actions):
+            raise InvalidArgument(f"acl for {user!r}: want a list of pull, push, delete or *")
     cfg = RegistryConfig(**values)  # type: ignore[arg-type]
     if cfg.auth not in ("none", "basic", "token"):
         raise InvalidArgument(f"invalid auth mode {cfg.auth!r}: want none, basic or token")

@@ -126,6 +126,12 @@ def test_docker_login_push_pull(dockerd, tmp_path, mode):
         assert p.returncode != 0
         dockerd.docker("login", "-u", "alice", "--password-stdin", reg.addr, input=b"s3cret-pw\n")
         dockerd.docker("push", name)
+        # a second repository gets the layer by cross-repository mount, not a re-upload
+        other = f"{reg.addr}/docker/{mode}-copy:v1"
+        dockerd.docker("tag", name, other)
+        out = dockerd.docker("push", other).stdout
+        assert f"Mounted from docker/{mode}".encode() in out, out
+        dockerd.docker("rmi", other)
         before = dockerd.docker("image", "inspect", "--format", "{{.Id}}", name).stdout
         dockerd.docker("rmi", name, f"local/{mode}:v1")
         dockerd.docker("pull", name)

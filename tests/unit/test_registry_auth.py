@@ -21,13 +21,14 @@ def basic(user: str, password: str) -> dict[str, str]:
 def htpasswd(tmp_path_factory):
     p = tmp_path_factory.mktemp("auth") / "htpasswd"
     hashed = bcrypt.hashpw(b"s3cret", bcrypt.gensalt(rounds=4)).decode().replace("$2b$", "$2y$", 1)
-    p.write_text(f"# users\nalice:{hashed}\nbob:{{SHA}}notbcrypt\n")
+    p.write_text(f"# users\nalice:{hashed}\nbob:{{SHA}}notbcrypt\ncarol:{hashed}\n")
     return str(p)
 
 
 @pytest.fixture(scope="module")
 def basic_reg(tmp_path_factory, htpasswd):
-    r = Running(str(tmp_path_factory.mktemp("basic")), auth="basic", htpasswd=htpasswd)
+    r = Running(str(tmp_path_factory.mktemp("basic")), auth="basic", htpasswd=htpasswd,
+                acl={"carol": ["pull"]})
     yield r
     r.close()
 
@@ -35,7 +36,7 @@ def basic_reg(tmp_path_factory, htpasswd):
 @pytest.fixture(scope="module")
 def token_reg(tmp_path_factory, htpasswd):
     r = Running(str(tmp_path_factory.mktemp("token")), auth="token", htpasswd=htpasswd,
-                token_secret="ab" * 32, token_ttl=60)
+                token_secret="ab" * 32, token_ttl=60, acl={"carol": ["pull"]})
     yield r
     r.close()
 
@@ -119,3 +120,22 @@ def test_parse_scope():
     s = parse_scope("repository:a/b:pull,push")
     assert s is not None and s.name == "a/b" and s.actions == ("pull", "push")
     assert parse_scope("nonsense") is None
+
+
+def test_basic_acl_denies_with_403(basic_reg):
+    carol = basic("carol", "s3cret")
+    basic_reg.push_image("acl/app", "v1", [b"acl-layer"], headers=basic("alice", "s3cret"))
+    assert basic_reg.req("GET", "/v2/acl/app/manifests/v1", headers=carol)[0] == 200
+    st, _, body = basic_reg.req("POST", "/v2/acl/app/blobs/uploads/", headers=carol)
+    assert st == 403 and error_code(body) == "DENIED"
+    assert basic_reg.req("DELETE", "/v2/acl/app/manifests/v1", headers=carol)[0] == 403
+
+
+def test_token_acl_grants_only_allowed_actions(token_reg):
+    st, doc = _token(token_reg, "repository:acl/app:pull,push", basic("carol", "s3cret"))
+    claims = json.loads(base64.urlsafe_b64decode(doc["token"].split(".")[1] + "=="))
+    assert claims["access"] == [{"type": "repository", "name": "acl/app", "actions": ["pull"]}]
+    assert claims["sub"] == "carol" and claims["exp"] - claims["iat"] == 60
+    bearer = {"Authorization": f"Bearer {doc['token']}"}
+    st, h, _ = token_reg.req("POST", "/v2/acl/app/blobs/uploads/", headers=bearer)
+    assert st == 401 and 'error="insufficient_scope"' in h["www-authenticate"]

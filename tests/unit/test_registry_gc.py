@@ -89,3 +89,12 @@ def test_config_file_and_flags(tmp_path):
     j.write_text(json.dumps({"max_blob_size": "big"}))
     with pytest.raises(InvalidArgument):
         C.build(str(j))
+
+
+def test_config_acl(tmp_path):
+    j = tmp_path / "acl.json"
+    j.write_text(json.dumps({"acl": {"bob": ["pull"]}}))
+    assert C.build(str(j)).acl == {"bob": ["pull"]}
+    j.write_text(json.dumps({"acl": {"bob": ["fly"]}}))
+    with pytest.raises(InvalidArgument):
+        C.build(str(j))
