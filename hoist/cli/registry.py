@@ -53,8 +53,11 @@ def run_gc(ctx: "Context", opts: "dict[str, Any]", args: "list[str]") -> int:
 
     cfg = C.build(opts["config"], root=opts["root"])
     grace = float(opts["grace"]) if opts["grace"] else cfg.gc_grace
-    res = collect(RegistryStorage(cfg.root), dry_run=opts["dry_run"], grace=grace, upload_ttl=cfg.upload_ttl)
+    res = collect(RegistryStorage(cfg.root), dry_run=opts["dry_run"], grace=grace, upload_ttl=cfg.upload_ttl,
+                  delete_untagged=opts["delete_untagged"])
     verb = "would delete" if opts["dry_run"] else "deleted"
+    for ref in res.untagged:
+        ctx.write(f"{'would untag' if opts['dry_run'] else 'removed untagged manifest'} {ref}\n")
     for d in res.deleted:
         ctx.write(f"{verb} {d}\n")
     ctx.write(f"{res.marked} blobs marked, {len(res.deleted)} blobs {verb} "
@@ -81,6 +84,8 @@ def build() -> "dict[str, Command]":
         flags=(Flag("root", None, "string", help="Storage directory"),
                Flag("config", None, "string", help="Config file (JSON or TOML)"),
                Flag("dry-run", None, help="Only print what would be deleted"),
+               Flag("delete-untagged", None, help="Also remove manifests no tag reaches (referrers of "
+                                                  "live manifests are kept)"),
                Flag("grace", None, "string", help="Keep blobs younger than this many seconds (default 3600)")),
         args=(0, 0), run=run_gc)
     group = Command("registry", "registry COMMAND", "Run and maintain an OCI registry",

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from hoist.digest import Digest
 from hoist.errors import InvalidArgument
 from hoist.registry import config as C
 from hoist.registry.gc import collect
@@ -98,3 +99,46 @@ def test_config_acl(tmp_path):
     j.write_text(json.dumps({"acl": {"bob": ["fly"]}}))
     with pytest.raises(InvalidArgument):
         C.build(str(j))
+
+
+def test_gc_delete_untagged_keeps_index_children_and_referrers_of_live_manifests(tmp_path):
+    r = Running(str(tmp_path))
+    try:
+        tagged, tdata = r.push_image("u/app", "v1", [b"tagged-layer"])
+        child, cdata = r.push_image("u/app", "child-tmp", [b"child-layer"])
+        idx = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
+            {"mediaType": OCI_MANIFEST, "digest": child, "size": len(cdata)}]}).encode()
+        assert r.req("PUT", "/v2/u/app/manifests/multi", idx, {"Content-Type": OCI_INDEX})[0] == 201
+        assert r.req("DELETE", "/v2/u/app/manifests/child-tmp")[0] == 202  # child now only via the index
+        untagged, _ = r.push_image("u/app", "gone", [b"untagged-layer"])
+        assert r.req("DELETE", "/v2/u/app/manifests/gone")[0] == 202
+        c = r.push_blob("u/app", b"{}")
+
+        def referrer(subject: str, size: int, kind: str) -> str:
+            doc = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": kind,
+                              "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": c, "size": 2},
+                              "layers": [], "subject": {"mediaType": OCI_MANIFEST, "digest": subject,
+                                                        "size": size}}).encode()
+            assert r.req("PUT", f"/v2/u/app/manifests/{sha(doc)}", doc, {"Content-Type": OCI_MANIFEST})[0] == 201
+            return sha(doc)
+
+        sig_live = referrer(tagged, len(tdata), "application/vnd.example.sig")
+        sig_dead = referrer(untagged, 10, "application/vnd.example.sig")
+        st = r.registry.storage
+        for info in list(st.content.walk()):
+            _age(st, str(info.digest), 7200)
+        for d in list(st.manifests("u/app")):
+            p = st._manifest_link("u/app", Digest.parse(str(d)))
+            t = time.time() - 7200
+            os.utime(p, (t, t))
+        res = collect(st, grace=3600, delete_untagged=True)
+        assert set(res.untagged) == {f"u/app@{untagged}", f"u/app@{sig_dead}"}
+        for keep in (tagged, child, sig_live):
+            assert r.req("GET", f"/v2/u/app/manifests/{keep}")[0] == 200
+        assert r.req("GET", f"/v2/u/app/manifests/{untagged}")[0] == 404
+        assert not st.content.exists(sha(b"untagged-layer"))
+        assert st.content.exists(sha(b"child-layer")) and st.content.exists(sha(b"tagged-layer"))
+        refs = json.loads(r.req("GET", f"/v2/u/app/referrers/{untagged}")[2])["manifests"]
+        assert refs == []
+    finally:
+        r.close()
