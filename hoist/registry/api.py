@@ -13,7 +13,7 @@ from .auth import Authorizer, Identity, NoAuth, Scope, TokenAuth
 from .config import RegistryConfig
 from .server import Request, Response
 from .storage import RegistryStorage, parse_digest, valid_name, valid_tag
-from .uploads import UploadManager
+from .uploads import Upload, UploadManager
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -196,13 +196,13 @@ class Registry:
         up = self.uploads.start(name)
         return Response(202, self._upload_headers(name, up.id, 0))
 
-    def _get(self, name: str, uuid: str):  # type: ignore[no-untyped-def]
+    def _get(self, name: str, uuid: str) -> Upload:
         up = self.uploads.get(name, uuid)
         if up is None:
             raise E.upload_unknown()
         return up
 
-    def _append(self, req: Request, up) -> None:  # type: ignore[no-untyped-def]
+    def _append(self, req: Request, up: Upload) -> None:
         limit = self.cfg.max_blob_size
         cl = req.headers.get("content-length", "")
         if limit and cl.isdigit() and up.size + int(cl) > limit:
@@ -218,7 +218,7 @@ class Registry:
             self.uploads.finish(up.id)
             raise E.upload_invalid(str(e)) from None
 
-    def _check_range(self, req: Request, name: str, up) -> None:  # type: ignore[no-untyped-def]
+    def _check_range(self, req: Request, name: str, up: Upload) -> None:
         cr = req.headers.get("content-range")
         if not cr:
             return
