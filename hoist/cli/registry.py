@@ -21,11 +21,22 @@ def run_serve(ctx: "Context", opts: "dict[str, Any]", args: "list[str]") -> int:
                   auth=opts["auth"], read_only=opts["read_only"], tls_cert=opts["tls_cert"],
                   tls_key=opts["tls_key"], access_log=opts["access_log"],
                   max_blob_size=opts["max_blob_size"])
+    from ..errors import InvalidArgument, Unavailable
+
     registry = build_registry(cfg)
-    log = AccessLog(cfg.access_log) if cfg.access_log else None
-    tls = tls_context(cfg.tls_cert, cfg.tls_key) if cfg.tls_cert else None
+    try:
+        log = AccessLog(cfg.access_log) if cfg.access_log else None
+    except OSError as e:
+        raise InvalidArgument(f"cannot open access log {cfg.access_log}: {e}") from None
+    try:
+        tls = tls_context(cfg.tls_cert, cfg.tls_key) if cfg.tls_cert else None
+    except (OSError, ValueError) as e:  # ssl.SSLError is an OSError
+        raise InvalidArgument(f"cannot load TLS certificate/key: {e}") from None
     host, port = cfg.host_port
-    server = Server(host, port, registry, tls, log)
+    try:
+        server = Server(host, port, registry, tls, log)
+    except OSError as e:
+        raise Unavailable(f"cannot listen on {cfg.addr}: {e.strerror or e}") from None
     stop = threading.Event()
 
     def on_signal(signum: int, frame: object) -> None:

@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
+from ..errors import InvalidArgument
 from . import errors as E
 
 
@@ -50,14 +51,19 @@ class Htpasswd:
     def __init__(self, path: str) -> None:
         self.path = path
         self.users: dict[str, bytes] = {}
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                line = line.strip()
-                if not line or line.startswith("#"):
-                    continue
-                user, sep, hashed = line.partition(":")
-                if sep and hashed.startswith(("$2y$", "$2a$", "$2b$")):
-                    self.users[user] = hashed.encode()
+        try:
+            with open(path, encoding="utf-8") as f:
+                lines = f.read().splitlines()
+        except (OSError, UnicodeDecodeError) as e:
+            raise InvalidArgument(f"cannot read htpasswd file {path}: {e}") from None
+        for line in lines:
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            user, sep, hashed = line.partition(":")
+            # Only bcrypt, as Docker's registry: MD5/SHA1/crypt entries are ignored.
+            if sep and hashed.startswith(("$2y$", "$2a$", "$2b$")):
+                self.users[user] = hashed.encode()
 
     def check(self, user: str, password: str) -> bool:
         import bcrypt
