@@ -86,12 +86,12 @@ class Registry:
             return _json(404, {"errors": [{"code": "NOT_FOUND", "message": "not found"}]})
         host = req.headers.get("host", "localhost")
         if path in ("/v2", "/v2/"):
-            self.auth.authorize(req.headers, host, [])
+            self._authorize(req, host, [])
             return _json(200, {})
         if self.cfg.read_only and req.method in _WRITE_METHODS:
             raise E.unsupported("the registry is read-only")
         if path in ("/v2/_catalog", "/v2/_catalog/"):
-            self.auth.authorize(req.headers, host, [Scope("registry", "catalog", ("*",))])
+            self._authorize(req, host, [Scope("registry", "catalog", ("*",))])
             return self.catalog(req)
         m = _ROUTE.match(path)
         if m is None:
@@ -101,7 +101,7 @@ class Registry:
             raise E.name_invalid(name)
         method = req.method
         if m.group("uploads") is not None:
-            ident = self.auth.authorize(req.headers, host, [Scope("repository", name, ("pull", "push"))])
+            ident = self._authorize(req, host, [Scope("repository", name, ("pull", "push"))])
             uuid = m.group("uuid")
             if not uuid:
                 if method == "POST":
@@ -117,7 +117,7 @@ class Registry:
             raise E.unsupported(f"{method} not allowed here")
         if m.group("digest") is not None:
             action = "delete" if method == "DELETE" else "pull"
-            self.auth.authorize(req.headers, host, [Scope("repository", name, (action,))])
+            self._authorize(req, host, [Scope("repository", name, (action,))])
             d = self._digest(m.group("digest"))
             if method in ("GET", "HEAD"):
                 return self.get_blob(req, name, d)
@@ -127,7 +127,7 @@ class Registry:
         if m.group("ref") is not None:
             action = {"PUT": "push", "DELETE": "delete"}.get(method, "pull")
             actions = ("pull", "push") if action == "push" else (action,)
-            self.auth.authorize(req.headers, host, [Scope("repository", name, actions)])
+            self._authorize(req, host, [Scope("repository", name, actions)])
             ref = m.group("ref")
             if method in ("GET", "HEAD"):
                 return self.get_manifest(req, name, ref)
@@ -136,12 +136,17 @@ class Registry:
             if method == "DELETE":
                 return self.delete_manifest(name, ref)
             raise E.unsupported(f"{method} not allowed here")
-        self.auth.authorize(req.headers, host, [Scope("repository", name, ("pull",))])
+        self._authorize(req, host, [Scope("repository", name, ("pull",))])
         if method != "GET":
             raise E.unsupported(f"{method} not allowed here")
         if m.group("tags") is not None:
             return self.tags(req, name)
         return self.referrers(req, name, self._digest(m.group("subject")))
+
+    def _authorize(self, req: Request, host: str, scopes: list[Scope]) -> Identity:
+        ident = self.auth.authorize(req.headers, host, scopes)
+        req.user = ident.user
+        return ident
 
     @staticmethod
     def _digest(text: str) -> Digest:

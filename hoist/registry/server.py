@@ -31,7 +31,7 @@ class BadRequest(Exception):
 
 class Request:
     __slots__ = ("method", "target", "path", "query", "headers", "version", "_rfile", "_remaining",
-                 "_chunked", "_done", "peer", "conn")
+                 "_chunked", "_done", "peer", "conn", "user")
 
     def __init__(self, method: str, target: str, version: str, headers: dict[str, str],
                  rfile: BinaryIO, peer: str, conn: "Connection") -> None:
@@ -45,6 +45,7 @@ class Request:
         self._rfile = rfile
         self.peer = peer
         self.conn = conn
+        self.user = ""  # set once authenticated, for the access log
         te = headers.get("transfer-encoding", "").lower()
         self._chunked = "chunked" in te
         if self._chunked:
@@ -276,7 +277,7 @@ class Connection:
             with open(resp.file, "rb") as f:
                 sent = self.sock.sendfile(f, resp.offset, resp.count) if resp.count else 0
         if self.log is not None:
-            self.log.log(self.peer, req, resp.status, sent)
+            self.log.log(self.peer, req, resp.status, sent, req.user if req is not None else "")
 
 
 class Server:

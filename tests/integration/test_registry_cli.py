@@ -77,6 +77,22 @@ def test_serve_without_daemon_access_log_and_gc_cli(tmp_path):
     assert p.returncode != 0 and b"--htpasswd" in p.stderr
 
 
+def test_access_log_names_the_user(tmp_path):
+    import base64
+
+    log = tmp_path / "access.log"
+    reg = start(str(tmp_path / "r"), "--access-log", str(log), auth="basic")
+    try:
+        auth = {"Authorization": "Basic " + base64.b64encode(b"alice:s3cret-pw").decode()}
+        assert req(reg.addr, "GET", "/v2/", headers=auth)[0] == 200
+        assert req(reg.addr, "GET", "/v2/")[0] == 401
+    finally:
+        reg.stop()
+    lines = log.read_text().splitlines()
+    assert any(" - alice [" in ln and '"GET /v2/ HTTP/1.1" 200' in ln for ln in lines), lines
+    assert any(" - - [" in ln and '"GET /v2/ HTTP/1.1" 401' in ln for ln in lines), lines
+
+
 def test_read_only_and_config_file(tmp_path):
     seed = start(str(tmp_path / "ro"))
     try:
