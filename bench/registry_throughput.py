@@ -3,7 +3,8 @@
 Both serve the same content from filesystem storage on 127.0.0.1 without auth: a blob
 (100 MB by default) and a manifest referencing it. A Python load generator in separate
 processes, each on one keep-alive connection, measures blob GET MB/s and manifest GET
-requests/s. Reports the median of several runs and hoist/reference ratios.
+requests/s; one client measures blob upload MB/s. Reports the median of several runs
+and hoist/reference ratios.
 
     .venv/bin/python bench/registry_throughput.py [--runs 3] [--size-mb 100] [--clients 2]
         [--seconds 3] [--out FILE]
@@ -77,6 +78,27 @@ def start_reference(base: str) -> tuple[subprocess.Popen, int]:
     proc = subprocess.Popen([REFERENCE, "serve", cfg], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_up(port, proc)
     return proc, port
+
+
+def upload_rate(port: int, repo: str, blob_path: str, blob_digest: str, size: int) -> float:
+    """MB/s of one POST + PUT ?digest= upload of the blob on a fresh session (the server
+    receives, hashes and commits every byte even though the content is already stored)."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+    t0 = time.perf_counter()
+    c.request("POST", f"/v2/{repo}/blobs/uploads/")
+    r = c.getresponse()
+    r.read()
+    loc = r.getheader("Location")
+    sep = "&" if "?" in loc else "?"
+    with open(blob_path, "rb") as f:
+        c.request("PUT", f"{loc}{sep}digest={blob_digest}", body=f,
+                  headers={"Content-Length": str(size), "Content-Type": "application/octet-stream"})
+        r = c.getresponse()
+        r.read()
+    elapsed = time.perf_counter() - t0
+    c.close()
+    assert r.status == 201, r.status
+    return size / elapsed / 1e6
 
 
 def push(port: int, repo: str, blob_path: str, blob_digest: str, size: int, config: bytes) -> str:
@@ -203,14 +225,18 @@ def main() -> int:
                    for _ in range(a.runs)]
             rps = [load(_manifest_worker, port, "/v2/bench/img/manifests/latest", a.clients, a.seconds)
                    for _ in range(a.runs)]
-            results[name] = {"blob": statistics.median(mbs), "manifest": statistics.median(rps)}
+            up = [upload_rate(port, f"bench/up{i}", blob, digest, size) for i in range(a.runs)]
+            results[name] = {"blob": statistics.median(mbs), "manifest": statistics.median(rps),
+                             "upload": statistics.median(up)}
         h_, r_ = results["hoist"], results["reference"]
         lines = [f"# Registry throughput ({a.size_mb} MB blob, {a.clients} keep-alive clients, "
                  f"{a.seconds:g}s x {a.runs} runs, medians)", "",
                  "| metric | hoist | docker-registry | hoist/reference |", "|---|---|---|---|",
                  f"| blob GET MB/s | {h_['blob']:.0f} | {r_['blob']:.0f} | {h_['blob'] / r_['blob']:.2f} |",
                  f"| manifest GET req/s | {h_['manifest']:.0f} | {r_['manifest']:.0f} | "
-                 f"{h_['manifest'] / r_['manifest']:.2f} |"]
+                 f"{h_['manifest'] / r_['manifest']:.2f} |",
+                 f"| blob upload MB/s (1 client) | {h_['upload']:.0f} | {r_['upload']:.0f} | "
+                 f"{h_['upload'] / r_['upload']:.2f} |"]
         text = "\n".join(lines) + "\n"
         print(text)
         if a.out:
