@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
@@ -173,3 +174,35 @@ def test_hoist_push_pull_against_hoist_registry(tmp_path, mode):
     finally:
         d.stop()
         reg.stop()
+
+
+@needs_skopeo
+@pytest.mark.skipif(shutil.which("podman") is None, reason="podman is not installed")
+def test_podman_pull_push(tmp_path, archive):
+    """podman with a private storage root (vfs), so the machine's own podman store is untouched."""
+    reg = start(str(tmp_path / "preg"), auth="basic")
+    runroot = tempfile.mkdtemp(prefix="hp-", dir="/tmp")  # podman wants a runroot under 50 chars
+    base = ["podman", "--root", str(tmp_path / "proot"), "--runroot", runroot, "--storage-driver", "vfs"]
+    try:
+        dock, _ = archive
+        skopeo("copy", "--dest-tls-verify=false", "--dest-creds", CREDS, f"docker-archive:{dock}",
+               f"docker://{reg.addr}/podman/img:v1")
+
+        def podman(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+            p = subprocess.run([*base, *args], capture_output=True, timeout=120)
+            if check and p.returncode != 0:
+                raise AssertionError(f"podman {args}: {p.stderr.decode()}")
+            return p
+
+        p = podman("pull", "--tls-verify=false", f"{reg.addr}/podman/img:v1", check=False)
+        assert p.returncode != 0 and b"unauthorized" in p.stderr.lower()
+        podman("pull", "--tls-verify=false", "--creds", CREDS, f"{reg.addr}/podman/img:v1")
+        podman("push", "--tls-verify=false", "--creds", CREDS, f"{reg.addr}/podman/img:v1",
+               f"{reg.addr}/podman/back:v2")
+        info = json.loads(skopeo("inspect", "--tls-verify=false", "--creds", CREDS,
+                                 f"docker://{reg.addr}/podman/back:v2").stdout)
+        assert len(info["Layers"]) == 2
+        podman("rmi", "-a")
+    finally:
+        reg.stop()
+        shutil.rmtree(runroot, ignore_errors=True)
