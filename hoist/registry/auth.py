@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
-from ..errors import InvalidArgument
+from ..errors import InvalidArgument, Unavailable
 from . import errors as E
 
 
@@ -49,6 +49,11 @@ class Htpasswd:
     """An Apache htpasswd file with bcrypt entries (``htpasswd -B``), as Docker's registry reads."""
 
     def __init__(self, path: str) -> None:
+        try:
+            import bcrypt  # noqa: F401
+        except ImportError:
+            raise Unavailable("htpasswd authentication needs the bcrypt package "
+                              "(pip install 'hoist[registry]')") from None
         self.path = path
         self.users: dict[str, bytes] = {}
         try:
