@@ -14,6 +14,7 @@ import time
 import urllib.parse
 from typing import BinaryIO, Callable, Iterator
 
+from ..errors import HoistError
 from .errors import APIError
 
 MAX_LINE = 65536
@@ -138,7 +139,7 @@ class Request:
 
 
 class Response:
-    __slots__ = ("status", "headers", "body", "file", "offset", "count")
+    __slots__ = ("status", "headers", "body", "file", "offset", "count", "opened")
 
     def __init__(self, status: int, headers: dict[str, str] | None = None, body: bytes = b"",
                  file: str | None = None, offset: int = 0, count: int = 0) -> None:
@@ -148,6 +149,7 @@ class Response:
         self.file = file
         self.offset = offset
         self.count = count
+        self.opened: BinaryIO | None = None
 
 
 Handler = Callable[[Request], Response]
@@ -240,6 +242,9 @@ class Connection:
         except BadRequest as e:
             resp = Response(400, {"Content-Type": "text/plain"}, str(e).encode())
             keep = False
+        except HoistError as e:
+            resp = Response(e.status, {"Content-Type": "application/json"},
+                            APIError(e.status, "UNKNOWN", e.message).body())
         except (OSError, ssl.SSLError):
             raise
         except Exception as e:  # a bug must not kill the connection thread silently
@@ -256,6 +261,14 @@ class Connection:
 
     def _send(self, req: Request | None, resp: Response, close: bool) -> None:
         head_only = req is not None and req.method == "HEAD"
+        if resp.file is not None and not head_only:
+            try:
+                resp.opened = open(resp.file, "rb")
+            except FileNotFoundError:
+                # Deleted (garbage-collected) between the lookup and now: answer as if
+                # the lookup had missed it, rather than dropping the connection.
+                err = APIError(404, "BLOB_UNKNOWN", "blob unknown to registry")
+                resp = Response(404, {"Content-Type": "application/json"}, err.body())
         length = resp.count if resp.file is not None else len(resp.body)
         lines = [f"HTTP/1.1 {resp.status} {REASONS.get(resp.status, 'Unknown')}"]
         h = resp.headers
@@ -273,9 +286,12 @@ class Connection:
             self.sock.sendall(head + resp.body)
             sent = len(resp.body)
         else:
-            self.sock.sendall(head)
-            with open(resp.file, "rb") as f:
+            f = resp.opened
+            try:
+                self.sock.sendall(head)
                 sent = self.sock.sendfile(f, resp.offset, resp.count) if resp.count else 0
+            finally:
+                f.close()
         if self.log is not None:
             self.log.log(self.peer, req, resp.status, sent, req.user if req is not None else "")
 
