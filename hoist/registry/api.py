@@ -265,9 +265,10 @@ class Registry:
         up = self._get(name, uuid)
         with up.lock:
             if req.has_body:
-                self._check_range(req, name, up)
-                self._append(req, up)
+                self._check_range(req, name, up)  # a misplaced final chunk keeps the session
             try:
+                if req.has_body:
+                    self._append(req, up)
                 if up.writer.digest != d:
                     raise E.digest_invalid()
                 up.writer.commit()

@@ -150,3 +150,45 @@ def test_gc_while_pushes_continue(tmp_path):
     finally:
         done.set()
         reg.stop()
+
+
+def test_killed_mid_push_then_retry(tmp_path):
+    """SIGKILL during an upload: nothing partial becomes visible, a retry after restart
+    succeeds, and gc clears the abandoned ingest once it is stale."""
+    import signal
+    import socket
+
+    data = os.urandom(4 << 20)
+    reg = start(str(tmp_path / "r"))
+    host, port = reg.addr.split(":")
+    c = http.client.HTTPConnection(host, int(port), timeout=30)
+    c.request("POST", "/v2/kill/app/blobs/uploads/")
+    r = c.getresponse()
+    r.read()
+    loc = r.getheader("Location")
+    s = socket.create_connection((host, int(port)))
+    s.sendall(f"PATCH {loc} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(data)}\r\n\r\n".encode()
+              + data[: len(data) // 2])
+    time.sleep(0.3)
+    reg.proc.send_signal(signal.SIGKILL)
+    reg.proc.wait()
+    s.close()
+    c.close()
+    root = os.path.join(reg.root, "root")
+    ingest = os.path.join(root, "content", "ingest")
+    assert len(os.listdir(ingest)) == 1  # the abandoned session's partial data
+    assert not os.path.exists(os.path.join(root, "content", "blobs", "sha256", sha(data)[7:]))
+    reg2 = start(str(tmp_path / "r"))
+    try:
+        assert req(reg2.addr, "PATCH", loc, b"x")[0] == 404  # the old session died with the process
+        st, body = req(reg2.addr, "POST", f"/v2/kill/app/blobs/uploads/?digest={sha(data)}", data)
+        assert st == 201, body
+        st, body = req(reg2.addr, "GET", f"/v2/kill/app/blobs/{sha(data)}")
+        assert st == 200 and body == data
+    finally:
+        reg2.stop()
+    cfg = tmp_path / "gc.json"
+    cfg.write_text(json.dumps({"upload_ttl": 0.0}))
+    p = hoist("registry", "gc", "--root", root, "--config", str(cfg))
+    assert p.returncode == 0 and "1 stale uploads removed" in p.stdout.decode(), p.stdout
+    assert os.listdir(ingest) == []

@@ -342,3 +342,20 @@ def test_expect_100_continue_and_malformed_requests(reg):
     s.sendall(b"GET /v2/ HTTP/1.1\r\nContent-Length: abc\r\n\r\n")
     assert s.recv(1000).startswith(b"HTTP/1.1 400 ")
     s.close()
+
+
+def test_truncated_monolithic_upload_commits_nothing_and_leaves_no_session(reg):
+    import socket
+
+    data = b"t" * 1000
+    before = set(os.listdir(reg.registry.storage.content.ingest_dir))
+    s = socket.create_connection(("127.0.0.1", reg.port))
+    s.sendall(f"POST /v2/trunc/blobs/uploads/?digest={sha(data)} HTTP/1.1\r\nHost: x\r\n"
+              f"Content-Length: {len(data)}\r\n\r\n".encode() + data[:100])
+    s.shutdown(socket.SHUT_WR)
+    reply = s.recv(1000)
+    s.close()
+    assert reply.startswith(b"HTTP/1.1 400 ")
+    assert reg.req("HEAD", f"/v2/trunc/blobs/{sha(data)}")[0] == 404
+    assert not os.path.exists(reg.registry.storage.content.path(sha(data)))
+    assert set(os.listdir(reg.registry.storage.content.ingest_dir)) == before
