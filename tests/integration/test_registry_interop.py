@@ -206,3 +206,42 @@ def test_podman_pull_push(tmp_path, archive):
     finally:
         reg.stop()
         shutil.rmtree(runroot, ignore_errors=True)
+
+
+def test_round_trip_hoist_registry_docker_and_back(tmp_path, dockerd):
+    """hoist pushes busybox to the hoist registry; dockerd pulls it and pushes it to a
+    second repository (mounting its layers); hoist pulls that back: same image ID."""
+    reg = start(str(tmp_path / "rt"), auth="token")
+    (tmp_path / "hd").mkdir()
+    d = start_hoistd(str(tmp_path / "hd"))
+    try:
+        d.hoist("image", "bootstrap", "busybox")
+        env = dict(os.environ, PYTHONPATH=REPO, DOCKER_CONFIG=str(tmp_path / "cfg"))
+        env.pop("DOCKER_HOST", None)
+
+        def hoist(*args: str, input: bytes | None = None) -> subprocess.CompletedProcess:
+            p = subprocess.run([PY, "-m", "hoist.cli.main", "-H", d.host, *args], input=input,
+                               capture_output=True, env=env, timeout=300)
+            assert p.returncode == 0, f"hoist {args}: {p.stdout.decode()}\n{p.stderr.decode()}"
+            return p
+
+        there = f"{reg.addr}/rt/busybox:v1"
+        back = f"{reg.addr}/rt/from-docker:v1"
+        hoist("login", "-u", "alice", "--password-stdin", reg.addr, input=b"s3cret-pw\n")
+        hoist("tag", "busybox", there)
+        image_id = hoist("image", "inspect", "--format", "{{.Id}}", there).stdout
+        hoist("push", there)
+        info = json.loads(skopeo("inspect", "--tls-verify=false", "--creds", CREDS, f"docker://{there}").stdout)
+        assert info["Os"] == "linux" and info["Layers"]
+        dockerd.docker("login", "-u", "alice", "--password-stdin", reg.addr, input=b"s3cret-pw\n")
+        dockerd.docker("pull", there)
+        assert dockerd.docker("image", "inspect", "--format", "{{.Id}}", there).stdout == image_id
+        dockerd.docker("tag", there, back)
+        assert b"Mounted from rt/busybox" in dockerd.docker("push", back).stdout
+        dockerd.docker("rmi", there, back)
+        dockerd.docker("logout", reg.addr)
+        hoist("pull", back)
+        assert hoist("image", "inspect", "--format", "{{.Id}}", back).stdout == image_id
+    finally:
+        d.stop()
+        reg.stop()
