@@ -245,3 +245,26 @@ def test_round_trip_hoist_registry_docker_and_back(tmp_path, dockerd):
     finally:
         d.stop()
         reg.stop()
+
+
+def test_docker_cli_through_hoistd_against_hoist_registry(tmp_path):
+    """The docker CLI talking to hoistd (Engine API) logs in, pushes and pulls with the
+    hoist registry as the remote end."""
+    reg = start(str(tmp_path / "cli"), auth="basic")
+    (tmp_path / "hd").mkdir()
+    d = start_hoistd(str(tmp_path / "hd"))
+    try:
+        d.hoist("image", "bootstrap", "busybox")
+        name = f"{reg.addr}/cli/busybox:v1"
+        d.docker("tag", "busybox", name)
+        image_id = d.docker("image", "inspect", "--format", "{{.Id}}", name).stdout
+        p = d.docker("login", "-u", "alice", "--password-stdin", reg.addr, input=b"nope\n", check=False)
+        assert p.returncode != 0
+        d.docker("login", "-u", "alice", "--password-stdin", reg.addr, input=b"s3cret-pw\n")
+        d.docker("push", name)
+        d.docker("rmi", name)
+        d.docker("pull", name)
+        assert d.docker("image", "inspect", "--format", "{{.Id}}", name).stdout == image_id
+    finally:
+        d.stop()
+        reg.stop()
