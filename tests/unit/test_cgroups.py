@@ -142,13 +142,16 @@ def test_v1_paths_create_apply_stats(v1):
     assert rd("devices", "devices.deny") == "a"
     st = cg.stats()
     assert st.memory_usage == 4096 and st.memory_max_usage == 8192
-    assert st.memory_limit == 0  # page-rounded LONG_MAX means unlimited
+    assert st.memory_limit == 64 << 20
     assert st.memory_stat == {"cache": 10, "rss": 20}
     assert st.cpu_total_ns == 123456 and st.cpu_percpu_ns == (100000, 23456)
     assert st.cpu_user_ns == 3 * 10**9 // os.sysconf("SC_CLK_TCK")
     assert st.throttled_periods == 2 and st.throttled_ns == 77
-    assert st.pids_current == 3 and st.pids_limit == 0 and st.oom_kills == 2
+    assert st.pids_current == 3 and st.pids_limit == 100 and st.oom_kills == 2
     assert st.system_cpu_ns > 0
+    with open(os.path.join(cg.v1["memory"], "memory.limit_in_bytes"), "w") as f:
+        f.write("9223372036854771712\n")
+    assert cg.stats().memory_limit == 0  # page-rounded LONG_MAX means unlimited
     for d in cg.v1.values():
         for f in os.listdir(d):
             os.unlink(os.path.join(d, f))
