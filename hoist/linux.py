@@ -178,3 +178,26 @@ def capset(effective: int, permitted: int, inheritable: int) -> None:
 def cap_last() -> int:
     with open("/proc/sys/kernel/cap_last_cap", "rb") as f:
         return int(f.read())
+
+RESOLVE_NO_XDEV = 0x01
+RESOLVE_NO_MAGICLINKS = 0x02
+RESOLVE_NO_SYMLINKS = 0x04
+RESOLVE_BENEATH = 0x08
+RESOLVE_IN_ROOT = 0x10
+O_PATH = 0o10000000
+
+
+class _OpenHow(ctypes.Structure):
+    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
+
+
+def openat2(dirfd: int, path: str, flags: int, resolve: int, mode: int = 0) -> int:
+    """openat2(2): with RESOLVE_IN_ROOT every symlink (absolute ones and "..") is
+    resolved as if ``dirfd`` were "/", so a hostile tree cannot point outside it."""
+    how = _OpenHow(flags | os.O_CLOEXEC, mode, resolve)
+    fd = int(_libc.syscall(ctypes.c_long(437), ctypes.c_int(dirfd), path.encode(),
+                           ctypes.byref(how), ctypes.c_size_t(ctypes.sizeof(how))))
+    if fd < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err), path)
+    return fd
