@@ -11,7 +11,7 @@ import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 BUSYBOX = "/usr/bin/busybox"
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -135,6 +135,8 @@ class Result:
     error: str = ""      # runtime error message (create/start)
     kind: str = ""       # error class name
     pid: int = 0
+    extra: Any = None
+    before: Any = None
 
 
 class Bundle:
@@ -151,8 +153,12 @@ class Bundle:
 
 
 def run_hoist(runtime_root: str, bundle: str, cid: str, timeout: float = 20,
-              stdin: bytes = b"", terminal: bool = False) -> Result:
-    """A test monitor: a forked subreaper child calls create/start and waits for init."""
+              stdin: bytes = b"", terminal: bool = False,
+              during: Callable[..., Any] | None = None, before_start: Callable[..., Any] | None = None,
+              extra_fds: int = 0) -> Result:
+    """A test monitor: a forked subreaper child calls create/start and waits for init.
+    ``before_start``/``during(rt, cid, created)`` run in the monitor; what they return
+    (JSON-able) comes back in Result.extra."""
     outf = tempfile.TemporaryFile()
     errf = tempfile.TemporaryFile()
     inr, inw = os.pipe()
@@ -162,18 +168,27 @@ def run_hoist(runtime_root: str, bundle: str, cid: str, timeout: float = 20,
     pid = os.fork()
     if pid == 0:
         res: dict[str, Any] = {}
+        os.close(rr)
         try:
             from hoist import linux
             from hoist.runtime.base import Stdio
             from hoist.runtime.hoistrt import HoistRuntime
             linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
+            for _ in range(extra_fds):  # stray inheritable fds a careless monitor might hold
+                fd = os.open("/", os.O_RDONLY | os.O_DIRECTORY)
+                os.set_inheritable(fd, True)
             rt = HoistRuntime(root=runtime_root)
             created = rt.create(cid, bundle, Stdio(inr, outf.fileno(), errf.fileno(), terminal))
             res["pid"] = created.pid
+            res["console"] = created.console is not None
+            if before_start is not None:
+                res["before"] = before_start(rt, cid, created)
             try:
                 rt.start(cid)
             except Exception as e:  # noqa: BLE001
                 res["error"], res["kind"] = str(e), type(e).__name__
+            if during is not None:
+                res["extra"] = during(rt, cid, created)
             while True:
                 p, status = os.waitpid(-1, 0)
                 if p == created.pid:
@@ -185,6 +200,10 @@ def run_hoist(runtime_root: str, bundle: str, cid: str, timeout: float = 20,
         except BaseException as e:  # noqa: BLE001
             res["error"], res["kind"] = str(e), type(e).__name__
             res.setdefault("code", -1)
+            try:
+                rt.delete(cid)  # never leave a container behind a failed test
+            except BaseException:  # noqa: BLE001
+                pass
         os.write(rw, json.dumps(res).encode())
         os._exit(0)
     os.close(rw)
@@ -203,7 +222,7 @@ def run_hoist(runtime_root: str, bundle: str, cid: str, timeout: float = 20,
     errf.seek(0)
     return Result(res.get("code", -1), outf.read().decode(errors="replace"),
                   errf.read().decode(errors="replace"), res.get("error", ""), res.get("kind", ""),
-                  res.get("pid", 0))
+                  res.get("pid", 0), res.get("extra"), res.get("before"))
 
 
 def run_runc(runc_root: str, bundle: str, cid: str, timeout: float = 20) -> Result:

@@ -1,0 +1,296 @@
+"""hoist's own OCI runtime against real kernels features, and against runc on the SAME
+bundle. Needs root, busybox-static, runc (for the comparisons) and gcc (for the keyctl
+probe)."""
+from __future__ import annotations
+
+import os
+import select
+import shutil
+import signal
+import sys
+import time
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import runtime_support as rs  # noqa: E402
+
+pytestmark = [
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root"),
+    pytest.mark.skipif(not os.path.exists(rs.BUSYBOX), reason="needs busybox-static"),
+]
+
+PROBE = ("echo pid=$$; id; hostname; pwd; ls /proc/self/fd | tr '\\n' ' '; echo; "
+         "grep -E '^Cap(Eff|Bnd|Prm|Inh|Amb)' /proc/self/status; "
+         "probe; unshare -U true 2>/dev/null; echo unshare=$?; "
+         "mount -t tmpfs t /mnt 2>/dev/null; echo mount=$?; "
+         "touch /sys/x 2>/dev/null; echo sysw=$?; echo 1 > /proc/sys/kernel/domainname 2>/dev/null; "
+         "echo procsys=$?; wc -c < /proc/keys; wc -c < /proc/timer_list; ls /sys/firmware | wc -l; "
+         "cat /sys/fs/cgroup/memory/memory.limit_in_bytes; cat /sys/fs/cgroup/pids/pids.max; "
+         "ls /dev | tr '\\n' ' '; echo; readlink /dev/ptmx; readlink /dev/fd; "
+         "grep NoNewPrivs /proc/self/status; grep Seccomp: /proc/self/status; ulimit -n; "
+         "head -c 1 /dev/zero | wc -c; echo x > /dev/full 2>/dev/null; echo full=$?; "
+         "ps -o pid,comm | sed -n 2p | tr -s ' '")
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    base = str(tmp_path_factory.mktemp("hoistrt"))
+    tpl = os.path.join(base, "tpl", "rootfs")
+    os.makedirs(os.path.dirname(tpl))
+    rs.make_rootfs(tpl)
+    e = type("Env", (), {})()
+    e.base, e.tpl = base, tpl
+    e.rt_root = os.path.join(base, "rt")
+    e.runc_root = os.path.join(base, "runc")
+    e.n = 0
+
+    def bundle(args, **over):
+        e.n += 1
+        cid = f"hrt{os.getpid()}x{e.n}"
+        b = rs.Bundle(base, tpl, cid)
+        spec = rs.docker_like_spec(args, f"/hoist-test/{cid}", **over)
+        b.write(spec)
+        return b, cid, spec
+    e.bundle = bundle
+    return e
+
+
+def _assert_gone(cid: str) -> None:
+    from hoist.runtime.cgroups import open_cgroup
+    assert not open_cgroup(f"/hoist-test/{cid}").exists(), "cgroup left behind"
+    with open("/proc/self/mountinfo") as f:
+        assert cid not in f.read(), "mount left behind"
+
+
+def test_probes_match_runc(env):
+    b, cid, _ = env.bundle(["sh", "-c", PROBE])
+    mounts_before = rs.host_mount_count()
+    r = rs.run_hoist(env.rt_root, b.dir, cid, extra_fds=3)
+    assert r.error == "" and r.code == 0, r
+    out = r.out
+    assert "pid=1\n" in out
+    assert "uid=0(root) gid=0(root)" in out and "hoisttest\n" in out
+    assert "\n/\n" in out
+    # only 0-2 (+3 for ls' own directory fd): nothing of the monitor leaks in
+    assert "0 1 2 3 \n" in out
+    assert "CapEff:\t00000000a80425fb" in out and "CapBnd:\t00000000a80425fb" in out
+    assert "CapInh:\t0000000000000000" in out and "CapAmb:\t0000000000000000" in out
+    assert "keyctl=Operation not permitted" in out
+    assert "unshare=1" in out and "mount=1" in out and "sysw=1" in out and "procsys=1" in out
+    assert "Seccomp:\t2" in out and "NoNewPrivs:\t0" in out
+    assert "\n67108864\n100\n" in out  # memory and pids limits applied, visible inside
+    assert "pts/ptmx\n/proc/self/fd\n" in out
+    devline = [ln for ln in out.splitlines() if ln.startswith("core ") or ln.startswith("fd ")][0]
+    assert set(devline.split()) >= {"null", "zero", "full", "random", "urandom", "tty", "pts", "shm",
+                                    "mqueue", "fd", "stdin", "stdout", "stderr", "ptmx"}
+    assert "full=1" in out
+    lines = out.splitlines()
+    # /proc/keys, /proc/timer_list masked (empty), /sys/firmware an empty tmpfs
+    i = lines.index("procsys=1")
+    assert lines[i + 1:i + 4] == ["0", "0", "0"]
+    assert rs.host_mount_count() == mounts_before
+    _assert_gone(cid)
+    assert not os.path.exists(os.path.join(env.rt_root, cid))
+    with pytest.raises(ProcessLookupError):
+        os.kill(r.pid, 0)
+    if not shutil.which("runc"):
+        pytest.skip("runc not installed")
+    rr = rs.run_runc(env.runc_root, b.dir, cid + "r")
+    assert rr.code == 0, rr.err
+    assert rr.out == out, f"runc:\n{rr.out}\nhoist:\n{out}"
+
+
+def test_user_cwd_and_groups_match_runc(env):
+    proc_over = ["sh", "-c", "id; pwd; grep -E '^Cap(Eff|Prm)' /proc/self/status; touch /x 2>&1; "
+                             "echo $HOME; umask"]
+    b, cid, spec = env.bundle(proc_over)
+    spec["process"]["user"] = {"uid": 1000, "gid": 1000, "additionalGids": [10, 1000]}
+    spec["process"]["cwd"] = "/home/user"
+    spec["process"]["env"].append("HOME=/home/user")
+    spec["root"]["readonly"] = True
+    b.write(spec)
+    r = rs.run_hoist(env.rt_root, b.dir, cid)
+    assert r.code == 0 and r.error == "", r
+    assert "uid=1000(user) gid=1000(user) groups=10,1000(user)" in r.out
+    assert "/home/user\n" in r.out
+    assert "CapEff:\t0000000000000000" in r.out
+    assert "Read-only file system" in r.out
+    if shutil.which("runc"):
+        rr = rs.run_runc(env.runc_root, b.dir, cid + "r")
+        assert rr.out == r.out
+
+
+def test_exit_codes_and_signals(env):
+    b, cid, _ = env.bundle(["sh", "-c", "exit 3"])
+    assert rs.run_hoist(env.rt_root, b.dir, cid).code == 3
+    b, cid, _ = env.bundle(["sleep", "30"])
+
+    def killer(rt, cid, created):
+        time.sleep(0.1)
+        st = rt.state(cid)["status"]
+        rt.kill(cid, signal.SIGKILL)
+        return st
+    r = rs.run_hoist(env.rt_root, b.dir, cid, during=killer)
+    assert r.extra == "running"
+    assert r.code == 137
+    _assert_gone(cid)
+    # a signal the container's pid 1 handles
+    b, cid, _ = env.bundle(["sh", "-c", "trap 'exit 42' TERM; while true; do sleep 0.05; done"])
+
+    def term(rt, cid, created):
+        time.sleep(0.3)
+        rt.kill(cid, signal.SIGTERM)
+    assert rs.run_hoist(env.rt_root, b.dir, cid, during=term).code == 42
+
+
+@pytest.mark.parametrize("args,kind,code,msg", [
+    (["foo"], "CommandNotFound", 127, 'exec: "foo": executable file not found in $PATH'),
+    (["/nope"], "CommandNotFound", 127, 'exec: "/nope": stat /nope: no such file or directory'),
+    (["/etc"], "CannotExecute", 126, 'exec: "/etc": is a directory'),
+    (["/etc/passwd"], "CannotExecute", 126, 'exec: "/etc/passwd": permission denied'),
+])
+def test_exec_errors(env, args, kind, code, msg):
+    b, cid, _ = env.bundle(args)
+    r = rs.run_hoist(env.rt_root, b.dir, cid)
+    assert (r.kind, r.code, r.error) == (kind, code, msg)
+    _assert_gone(cid)
+
+
+def test_cwd_cannot_reach_host_fds(env):
+    """-w /proc/self/fd/N must not land in a host directory (CVE-2024-21626)."""
+    for n in range(3, 9):
+        b, cid, spec = env.bundle(["sh", "-c", "pwd; ls"])
+        spec["process"]["cwd"] = f"/proc/self/fd/{n}"
+        b.write(spec)
+        r = rs.run_hoist(env.rt_root, b.dir, cid, extra_fds=6)
+        assert r.code != 0 and "chdir to cwd" in r.error, r
+        _assert_gone(cid)
+
+
+def test_symlinked_mount_targets_stay_inside(env, tmp_path):
+    b, cid, spec = env.bundle(["sh", "-c", "cat /lnk/hello; ls /inside"])
+    rootfs = os.path.join(b.dir, "rootfs")
+    os.makedirs(os.path.join(rootfs, "inside"))
+    # absolute and climbing links: resolved as if the rootfs were "/"
+    os.symlink("/../../../../../inside", os.path.join(rootfs, "lnk"))
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "hello").write_text("hi from bind\n")
+    spec["mounts"].append({"destination": "/lnk", "type": "bind", "source": str(src),
+                           "options": ["rbind", "ro"]})
+    b.write(spec)
+    r = rs.run_hoist(env.rt_root, b.dir, cid)
+    assert r.code == 0, r
+    assert r.out == "hi from bind\nhello\n"
+    # proc onto a symlink is refused outright
+    b, cid, spec = env.bundle(["true"])
+    rootfs = os.path.join(b.dir, "rootfs")
+    os.rmdir(os.path.join(rootfs, "proc"))
+    os.symlink("/tmp", os.path.join(rootfs, "proc"))
+    r = rs.run_hoist(env.rt_root, b.dir, cid)
+    assert r.kind == "InvalidArgument" and "symlink" in r.error, r
+    _assert_gone(cid)
+
+
+def test_terminal(env):
+    b, cid, spec = env.bundle(["sh", "-c", "tty; stty size"])
+    spec["process"]["terminal"] = True
+    spec["process"]["consoleSize"] = {"height": 33, "width": 101}
+    b.write(spec)
+    got = {}
+
+    def read_console(rt, cid, created):
+        return None
+    import json as _json  # noqa: F401
+    # the console fd only exists in the monitor: read it there
+    def during(rt, cid, created):
+        out = b""
+        deadline = time.time() + 5
+        while time.time() < deadline:
+            r, _, _ = select.select([created.console], [], [], 0.2)
+            if r:
+                try:
+                    chunk = os.read(created.console, 4096)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                out += chunk
+                if b"101" in out:
+                    break
+        return out.decode(errors="replace")
+    r = rs.run_hoist(env.rt_root, b.dir, cid, terminal=True, during=during)
+    assert r.code == 0, r
+    assert "/dev/pts/0" in r.extra and "33 101" in r.extra, r.extra
+    del got
+
+
+def test_exec_pause_resume_stats(env):
+    b, cid, _ = env.bundle(["sleep", "30"])
+
+    def during(rt, cid, created):
+        from hoist.runtime.base import Stdio
+        res = {}
+        outr, outw = os.pipe()
+        proc = {"args": ["sh", "-c", "echo $$; hostname; cat /proc/1/cmdline; echo; "
+                                     "grep CapEff /proc/self/status; id -u; pwd; "
+                                     "cat /proc/self/cgroup | grep memory"],
+                "env": [f"PATH={rs.PATH}"], "cwd": "/tmp", "user": {"uid": 1000, "gid": 1000},
+                "capabilities": {"bounding": rs.DOCKER_CAPS}}
+        c = rt.exec(cid, b.dir, proc, Stdio(None, outw, outw))
+        os.close(outw)
+        os.waitpid(c.pid, 0)
+        data = b""
+        while chunk := os.read(outr, 4096):
+            data += chunk
+        os.close(outr)
+        res["exec"] = data.decode()
+        try:
+            rt.exec(cid, b.dir, dict(proc, args=["nope"]), Stdio(None, None, None))
+        except Exception as e:  # noqa: BLE001
+            res["exec_err"] = f"{type(e).__name__}: {e}"
+        rt.pause(cid)
+        res["paused"] = rt.state(cid)["status"]
+        with open(f"/proc/{created.pid}/status") as f:
+            res["frozen_state"] = [ln for ln in f if ln.startswith("State:")][0].split()[1]
+        rt.resume(cid)
+        res["resumed"] = rt.state(cid)["status"]
+        st = rt.cgroup(cid).stats()
+        res["stats"] = [st.memory_limit, st.pids_current, st.cpu_total_ns > 0, len(st.cpu_percpu_ns)]
+        rt.kill(cid, signal.SIGKILL)
+        return res
+    r = rs.run_hoist(env.rt_root, b.dir, cid, during=during)
+    assert r.code == 137, r
+    ex = r.extra["exec"].splitlines()
+    assert ex[0] != "1" and int(ex[0]) > 1          # inside the pid namespace, not init
+    assert ex[1] == "hoisttest"
+    assert ex[2].startswith("sleep")
+    assert ex[3] == "CapEff:\t0000000000000000" and ex[4] == "1000" and ex[5] == "/tmp"
+    assert ex[6].endswith(f"/hoist-test/{cid}")
+    assert r.extra["exec_err"] == 'CommandNotFound: exec: "nope": executable file not found in $PATH'
+    assert r.extra["paused"] == "paused" and r.extra["frozen_state"] in ("D", "S")
+    assert r.extra["resumed"] == "running"
+    assert r.extra["stats"][0] == 64 << 20 and r.extra["stats"][1] == 1
+    assert r.extra["stats"][3] == os.cpu_count()
+    _assert_gone(cid)
+
+
+def test_cgroup_cpuset_inherited_on_host(env):
+    from hoist.runtime.cgroups import open_cgroup
+    cg = open_cgroup(f"/hoist-test/cpuset-{os.getpid()}")
+    cg.create()
+    try:
+        if "cpuset" in cg.v1:
+            with open(os.path.join(cg.v1["cpuset"], "cpuset.cpus")) as f:
+                assert f.read().strip() != ""
+        cg.add(os.getpid())
+        assert os.getpid() in cg.pids()
+    finally:
+        root = open_cgroup("/")  if False else None  # noqa: F841
+        for d in cg._dirs():
+            parent = os.path.dirname(d)
+            with open(os.path.join(parent, "cgroup.procs"), "w") as f:
+                f.write(str(os.getpid()))
+        cg.destroy()
+    assert not cg.exists()
