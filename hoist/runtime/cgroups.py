@@ -84,7 +84,9 @@ def detect_layout(mountinfo: str = "/proc/self/mountinfo") -> Layout:
                     v2 = mnt
             elif fstype == "cgroup":
                 for o in opts:
-                    if o in V1_CONTROLLERS and o not in v1:
+                    # named hierarchies (name=systemd) hold no controller, but runc puts
+                    # its processes there too: track them the same way
+                    if (o in V1_CONTROLLERS or o.startswith("name=")) and o not in v1:
                         v1[o] = mnt
     if v1:
         return Layout(v1=v1, v2=v2, unified=False)

@@ -32,7 +32,7 @@ def test_detect_hybrid(tmp_path):
     lay = cgroups.detect_layout(_mi(tmp_path, MOUNTINFO_HYBRID))
     assert lay.kind == "hybrid"
     assert lay.v1 == {"cpu": "/sys/fs/cgroup/cpu", "cpuacct": "/sys/fs/cgroup/cpuacct",
-                      "memory": "/sys/fs/cgroup/memory"}
+                      "memory": "/sys/fs/cgroup/memory", "name=systemd": "/sys/fs/cgroup/systemd"}
     assert lay.v2 == "/sys/fs/cgroup/unified"
 
 
