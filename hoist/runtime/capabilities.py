@@ -9,8 +9,8 @@ from collections.abc import Iterable
 
 from ..errors import InvalidArgument
 
-__all__ = ["CAPABILITIES", "DEFAULT_CAPS", "all_caps", "cap_mask", "normalize_cap",
-           "tweak_caps"]
+__all__ = ["CAPABILITIES", "DEFAULT_CAPS", "all_caps", "cap_mask", "has_cap", "normalize_cap",
+           "own_bounding_set", "tweak_caps"]
 
 # Kernel capability name -> bit number, in kernel order.
 CAPABILITIES: dict[str, int] = {
@@ -87,10 +87,39 @@ def _last_cap() -> int:
         return max(CAPABILITIES.values())
 
 
+def own_bounding_set() -> int | None:
+    """The calling process's capability bounding set (None if unreadable)."""
+    try:
+        with open("/proc/self/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"CapBnd:"):
+                    return int(line.split()[1], 16)
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def has_cap(name: str) -> bool:
+    """Whether the calling process has ``name`` in its effective set."""
+    try:
+        with open("/proc/self/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"CapEff:"):
+                    return bool(int(line.split()[1], 16) >> CAPABILITIES[name] & 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    return False
+
+
 def all_caps() -> list[str]:
-    """Every capability this kernel supports, in kernel order (what --privileged gets)."""
+    """Every capability this kernel supports and the engine itself holds, in kernel
+    order (what --privileged gets). A daemon running with a reduced bounding set (in a
+    container, say) cannot hand out more than it has: the runtime would fail to start
+    the container."""
     last = _last_cap()
-    return [name for name, bit in CAPABILITIES.items() if bit <= last]
+    bounding = own_bounding_set()
+    return [name for name, bit in CAPABILITIES.items()
+            if bit <= last and (bounding is None or bounding >> bit & 1)]
 
 
 def normalize_cap(name: str) -> str:

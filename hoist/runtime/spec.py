@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 import socket
 import stat
 from collections.abc import Mapping, Sequence
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import InvalidArgument
-from .capabilities import tweak_caps
+from .capabilities import has_cap, tweak_caps
 from .seccomp import default_seccomp, docker_profile_seccomp
 from .user import resolve_user
 
@@ -236,8 +237,19 @@ def _cwd(v: Any) -> str:
     return os.path.normpath(v).replace("//", "/")
 
 
+def _default_nofile() -> int:
+    """Docker's 1048576, unless the engine itself may not go that high: without
+    CAP_SYS_RESOURCE a process cannot raise its hard limit, so the runtime (which runs
+    with the engine's limits) would fail to start every container."""
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard == resource.RLIM_INFINITY or hard >= DEFAULT_NOFILE or has_cap("CAP_SYS_RESOURCE"):
+        return DEFAULT_NOFILE
+    return hard
+
+
 def _rlimits(ulimits: Any) -> list[dict[str, Any]]:
-    limits: dict[str, tuple[int, int]] = {"nofile": (DEFAULT_NOFILE, DEFAULT_NOFILE)}
+    nofile = _default_nofile()
+    limits: dict[str, tuple[int, int]] = {"nofile": (nofile, nofile)}
     for u in ulimits or ():
         if not isinstance(u, Mapping):
             raise InvalidArgument("Ulimits entries must be objects with Name, Soft, Hard")
