@@ -1,0 +1,202 @@
+"""The generated spec runs under runc with Docker's security defaults in force.
+
+Each test builds a busybox rootfs (Debian's busybox-static), generates a spec, writes a
+bundle and runs ``runc run`` on it; the container prints probes that we check. Container
+ids are unique and every container is deleted by id in a finally.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import uuid
+
+import pytest
+
+from hoist.errors import InvalidArgument
+from hoist.runtime.spec import INIT_SOURCE, SpecInput, generate
+from hoist.runtime.validate import validate
+
+RUNC = shutil.which("runc") or "/usr/sbin/runc"
+BUSYBOX = "/bin/busybox"
+
+pytestmark = [
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root"),
+    pytest.mark.skipif(not os.path.exists(RUNC), reason="runc not installed"),
+    pytest.mark.skipif(not os.path.exists(BUSYBOX), reason="busybox-static not installed"),
+]
+
+
+@pytest.fixture(scope="module")
+def rootfs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("rootfs")
+    for d in ("bin", "etc", "proc", "sys", "dev", "tmp", "mnt", "root", "home/app"):
+        (root / d).mkdir(parents=True, exist_ok=True)
+    shutil.copy2(BUSYBOX, root / "bin" / "busybox")
+    # Run the install chrooted, so the applet links point at /bin/busybox of the rootfs.
+    subprocess.run(["chroot", str(root), "/bin/busybox", "--install", "-s", "/bin"], check=True)
+    (root / "etc" / "passwd").write_text(
+        "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n")
+    (root / "etc" / "group").write_text(
+        "root:x:0:\nwheel:x:10:root\napp:x:1000:\nextra:x:2000:app\n")
+    return str(root)
+
+
+@pytest.fixture()
+def run(rootfs, tmp_path):
+    def _run(script: str, config: dict | None = None, host_config: dict | None = None):
+        cid = "hoist-spec-test-" + uuid.uuid4().hex[:12]
+        (tmp_path / "hostname").write_text("box\n")
+        (tmp_path / "hosts").write_text("127.0.0.1 localhost\n")
+        (tmp_path / "resolv.conf").write_text("nameserver 127.0.0.1\n")
+        cfg = {"Cmd": ["/bin/sh", "-c", script], **(config or {})}
+        spec = generate(SpecInput(
+            container_id=cid, config=cfg, host_config=host_config or {}, rootfs=rootfs,
+            hostname_path=str(tmp_path / "hostname"), hosts_path=str(tmp_path / "hosts"),
+            resolv_conf_path=str(tmp_path / "resolv.conf"),
+            cgroups_path="/hoist-spec-test/" + cid))
+        validate(spec)
+        bundle = tmp_path / "bundle"
+        bundle.mkdir(exist_ok=True)
+        (bundle / "config.json").write_text(json.dumps(spec))
+        try:
+            p = subprocess.run([RUNC, "run", "--bundle", str(bundle), cid],
+                               stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
+        finally:
+            subprocess.run([RUNC, "delete", "-f", cid], capture_output=True, timeout=30)
+        return p
+    return _run
+
+
+def _status(out: str, field: str) -> str:
+    for line in out.splitlines():
+        if line.startswith(field + ":"):
+            return line.split(":", 1)[1].strip()
+    raise AssertionError(f"{field} not in {out!r}")
+
+
+def _masked_probe() -> str:
+    # /proc/kcore is missing on some kernels: probe the first masked file this host has.
+    for path in ("/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug"):
+        if os.path.exists(path) and os.path.getsize(path) == 0:
+            with open(path, "rb") as f:
+                if f.read(1):
+                    return path
+    pytest.skip("no readable masked /proc file on this host")
+
+
+def test_default_security(run):
+    masked = _masked_probe()
+    p = run(f"cat /proc/self/status; echo masked=$(wc -c < {masked});"
+            " mount -t tmpfs x /mnt && echo MOUNTED; touch /sys/x && echo TOUCHED;"
+            " echo user=$(id -u):$(id -g);"
+            " echo 1 > /proc/sys/kernel/ns_last_pid && echo WROTE; true")
+    out = p.stdout.decode()
+    assert p.returncode == 0, p.stderr.decode()
+    assert _status(out, "CapEff") == "00000000a80425fb"
+    assert _status(out, "CapBnd") == "00000000a80425fb"
+    assert _status(out, "CapInh") == "0000000000000000"
+    assert _status(out, "CapAmb") == "0000000000000000"
+    assert _status(out, "Seccomp") == "2"
+    assert _status(out, "NoNewPrivs") == "0"
+    assert "masked=0" in out
+    assert "MOUNTED" not in out and "TOUCHED" not in out and "WROTE" not in out
+    assert "user=0:0" in out
+
+
+def test_no_new_privileges(run):
+    p = run("grep NoNewPrivs /proc/self/status",
+            host_config={"SecurityOpt": ["no-new-privileges:true"]})
+    assert _status(p.stdout.decode(), "NoNewPrivs") == "1"
+
+
+def test_seccomp_unconfined_and_custom_profile(run):
+    p = run("grep Seccomp: /proc/self/status", host_config={"SecurityOpt": ["seccomp=unconfined"]})
+    assert _status(p.stdout.decode(), "Seccomp") == "0"
+    # A Docker-format profile that allows everything but mkdir.
+    profile = json.dumps({"defaultAction": "SCMP_ACT_ALLOW",
+                          "archMap": [{"architecture": "SCMP_ARCH_X86_64",
+                                       "subArchitectures": ["SCMP_ARCH_X86"]}],
+                          "syscalls": [{"names": ["mkdir", "mkdirat"],
+                                        "action": "SCMP_ACT_ERRNO"}]})
+    p = run("mkdir /tmp/d && echo MADE; echo done", host_config={"SecurityOpt": [f"seccomp={profile}"]})
+    assert p.stdout.decode().split() == ["done"], p.stderr.decode()
+
+
+def test_hostname_and_env(run):
+    p = run("hostname; echo $HOSTNAME; cat /etc/hostname; pwd",
+            config={"Hostname": "probe", "WorkingDir": "/tmp"})
+    assert p.returncode == 0, p.stderr.decode()
+    assert p.stdout.decode().split() == ["probe", "probe", "box", "/tmp"]
+
+
+def test_cap_drop_all(run):
+    p = run("grep CapEff /proc/self/status", host_config={"CapDrop": ["ALL"]})
+    assert p.returncode == 0, p.stderr.decode()
+    assert _status(p.stdout.decode(), "CapEff") == "0000000000000000"
+
+
+def test_cap_add_sys_admin_allows_mount(run):
+    p = run("mount -t tmpfs x /mnt && echo MOUNTED", host_config={"CapAdd": ["sys_admin"]})
+    assert b"MOUNTED" in p.stdout, p.stderr.decode()
+
+
+def test_privileged_gets_all_caps(run):
+    with open("/proc/self/status") as f:
+        host_bnd = _status(f.read(), "CapBnd")
+    p = run("grep Cap /proc/self/status; grep Seccomp: /proc/self/status; touch /sys/x; "
+            "wc -c < /proc/kcore", host_config={"Privileged": True})
+    out = p.stdout.decode()
+    assert _status(out, "CapEff") == host_bnd
+    assert _status(out, "Seccomp") == "0"
+
+
+def test_user_and_groups(run):
+    p = run("id -u; id -g; id -G; echo $HOME", config={"User": "app"},
+            host_config={"GroupAdd": ["wheel", "3000"]})
+    assert p.returncode == 0, p.stderr.decode()
+    lines = p.stdout.decode().split("\n")
+    assert lines[0] == "1000" and lines[1] == "1000"
+    assert set(lines[2].split()) == {"1000", "2000", "10", "3000"}
+
+
+def test_numeric_user_group(run):
+    p = run("id -u; id -g", config={"User": "4242:4343"})
+    assert p.stdout.decode().split() == ["4242", "4343"]
+
+
+def test_binds_tmpfs_readonly_rootfs(run, tmp_path):
+    src = tmp_path / "data"
+    src.mkdir()
+    (src / "f").write_text("hello")
+    p = run("cat /data/f; echo w > /data/g && echo WROTE; echo x > /run/x && echo TMP;"
+            " grep ' /run ' /proc/mounts; touch /etc/zz && echo ROOTW",
+            host_config={"Binds": [f"{src}:/data:ro"], "Tmpfs": {"/run": "rw,size=64k"},
+                         "ReadonlyRootfs": True})
+    out = p.stdout.decode()
+    assert out.startswith("hello")
+    assert "WROTE" not in out and "ROOTW" not in out
+    assert "TMP" in out and "size=64k" in out
+
+
+def test_init_and_limits(run):
+    if not os.path.exists(INIT_SOURCE):
+        pytest.skip("tini-static not installed")
+    p = run("cat /proc/1/cmdline | tr '\\0' ' '; echo; ulimit -n; cat /proc/self/oom_score_adj",
+            host_config={"Init": True, "Ulimits": [{"Name": "nofile", "Soft": 1024, "Hard": 2048}],
+                         "OomScoreAdj": 100, "Memory": 64 << 20, "PidsLimit": 50})
+    assert p.returncode == 0, p.stderr.decode()
+    lines = p.stdout.decode().split("\n")
+    assert lines[0].startswith("/sbin/docker-init -- /bin/sh")
+    assert lines[1] == "1024" and lines[2] == "100"
+
+
+def test_bad_input_fails_before_kernel_work(rootfs, tmp_path):
+    base = dict(container_id="x" * 64, rootfs=rootfs, hostname_path="", hosts_path="",
+                resolv_conf_path="", cgroups_path="/hoist/x")
+    with pytest.raises(InvalidArgument, match="unable to find user nobody: no matching "
+                                              "entries in passwd file"):
+        generate(SpecInput(config={"Cmd": ["true"], "User": "nobody"}, host_config={}, **base))
+    with pytest.raises(InvalidArgument, match="Minimum memory limit allowed is 6MB"):
+        generate(SpecInput(config={"Cmd": ["true"]}, host_config={"Memory": 1 << 20}, **base))
