@@ -89,8 +89,8 @@ TIOCGPTN = 0x80045430
 TIOCSPTLCK = 0x40045431
 
 _SYSCALLS = {
-    "x86_64": {"pivot_root": 155, "capget": 125, "capset": 126, "close_range": 436},
-    "aarch64": {"pivot_root": 41, "capget": 90, "capset": 91, "close_range": 436},
+    "x86_64": {"pivot_root": 155, "capget": 125, "capset": 126, "close_range": 436, "seccomp": 317},
+    "aarch64": {"pivot_root": 41, "capget": 90, "capset": 91, "close_range": 436, "seccomp": 277},
 }.get(_platform.machine(), {})
 
 _libc.syscall.restype = ctypes.c_long
@@ -201,3 +201,23 @@ def openat2(dirfd: int, path: str, flags: int, resolve: int, mode: int = 0) -> i
         err = ctypes.get_errno()
         raise OSError(err, os.strerror(err), path)
     return fd
+
+
+SECCOMP_SET_MODE_FILTER = 1
+SECCOMP_FILTER_FLAG_LOG = 2
+SECCOMP_FILTER_FLAG_SPEC_ALLOW = 4
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+def seccomp_set_filter(prog: bytes, flags: int = 0) -> None:
+    """Install a classic-BPF seccomp program (8-byte sock_filter records). Needs
+    no_new_privs or CAP_SYS_ADMIN, as the kernel says."""
+    if len(prog) % 8 or not prog:
+        raise ValueError("seccomp program must be a non-empty array of 8-byte instructions")
+    buf = ctypes.create_string_buffer(prog, len(prog))
+    fprog = _SockFprog(len(prog) // 8, ctypes.addressof(buf))
+    _check(int(_libc.syscall(ctypes.c_long(_nr("seccomp")), ctypes.c_uint(SECCOMP_SET_MODE_FILTER),
+                             ctypes.c_uint(flags), ctypes.byref(fprog))), "seccomp")

@@ -79,7 +79,7 @@ class HoistRuntime:
 
     # -- state -------------------------------------------------------------------------
     def _dir(self, container_id: str) -> str:
-        if not container_id or "/" in container_id or container_id in (".", ".."):
+        if not container_id or "/" in container_id or container_id.startswith("."):
             raise InvalidArgument(f"invalid container id {container_id!r}")
         return os.path.join(self.root, container_id)
 
@@ -132,7 +132,8 @@ class HoistRuntime:
         try:
             cg.create()
             cg.apply(linux_spec.get("resources"))
-            plan = _init.prepare(spec, bundle, cg, stdio, exec_mode=False)
+            plan = _init.prepare(spec, bundle, cg, stdio, exec_mode=False,
+                                 cache_dir=os.path.join(self.root, ".seccomp"))
             pid = self._fork(plan, _init.run_init, linux_spec.get("namespaces") or [], None)
             console = self._await_ready(plan, pid)
             st = {"id": container_id, "pid": pid, "start_time": _proc_start_time(pid),
@@ -245,7 +246,8 @@ class HoistRuntime:
         spec = dict(self._load_spec(bundle))
         spec["process"] = process
         cg = open_cgroup(st["cgroups_path"])
-        plan = _init.prepare(spec, bundle, cg, stdio, exec_mode=True, target_pid=pid)
+        plan = _init.prepare(spec, bundle, cg, stdio, exec_mode=True, target_pid=pid,
+                             cache_dir=os.path.join(self.root, ".seccomp"))
         pidns = os.open(f"/proc/{pid}/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
         child = 0
         try:

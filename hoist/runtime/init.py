@@ -129,7 +129,7 @@ def _close(fd: int) -> None:
 
 
 def prepare(spec: dict[str, Any], bundle: str, cg: Cgroup, stdio: Stdio, exec_mode: bool,
-            target_pid: int = 0) -> Plan:
+            target_pid: int = 0, cache_dir: str | None = None) -> Plan:
     proc = spec.get("process") or {}
     args = proc.get("args")
     if not args or not isinstance(args, list):
@@ -172,7 +172,7 @@ def prepare(spec: dict[str, Any], bundle: str, cg: Cgroup, stdio: Stdio, exec_mo
         rl.append((t, int(r.get("soft", 0)), int(r.get("hard", 0))))
     filt = None
     if lx.get("seccomp"):
-        filt = compile_filter(lx["seccomp"], bool(proc.get("noNewPrivileges")))
+        filt = compile_filter(lx["seccomp"], cache_dir)
     start_r, start_w = os.pipe2(os.O_CLOEXEC)
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
     plan = Plan(spec=spec, rootfs=rootfs, exec_mode=exec_mode, stdio=stdio,

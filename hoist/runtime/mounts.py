@@ -207,8 +207,9 @@ def _populate_cgroup(target: str, flags: int, cgroup: Any) -> None:
             finally:
                 os.close(sub)
         seen: set[str] = set()
-        for ctrl, d in sorted(cgroup.v1.items()):
-            name = os.path.basename(cgroup.layout.v1[ctrl])
+        for ctrl, mnt in cgroup.layout.v1.items():  # the host's order, as runc binds them
+            d = cgroup.v1[ctrl]
+            name = os.path.basename(mnt)
             if name in seen:
                 continue
             seen.add(name)
@@ -219,8 +220,7 @@ def _populate_cgroup(target: str, flags: int, cgroup: Any) -> None:
                         os.symlink(name, part, dir_fd=tfd)
                     except FileExistsError:
                         pass
-        if cgroup.v2:
-            bind(cgroup.v2, "unified")
+        # (hybrid: the controller-less v2 tree is not shown inside, as with runc)
     finally:
         os.close(tfd)
     if ro:
