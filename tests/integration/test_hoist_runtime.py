@@ -300,3 +300,36 @@ def test_cgroup_cpuset_inherited_on_host(env):
             p.kill()
             p.wait()
     assert not cg.exists()
+
+
+def test_docker_default_spec_matches_runc(env):
+    """The spec branch's generator (Docker's defaults: caps, masks, devices, the default
+    seccomp profile, cgroup namespace) run by hoist and by runc: the same answers."""
+    spec_mod = pytest.importorskip("hoist.runtime.spec")
+    env.n += 1
+    cid = f"hrt{os.getpid()}d{env.n}"
+    b = rs.Bundle(env.base, env.tpl, cid)
+    paths = {}
+    for name in ("hostname", "hosts", "resolv.conf"):
+        paths[name] = os.path.join(b.dir, name)
+        with open(paths[name], "w") as f:
+            f.write(f"{name} file\n")
+    probe = PROBE.replace("ls /dev | tr '\\n' ' '; echo; ", "ls /dev | tr '\\n' ' '; echo; cat /etc/hosts; ")
+    spec = spec_mod.generate(spec_mod.SpecInput(
+        container_id=cid + "0" * 40, config={"Cmd": ["sh", "-c", probe], "Env": [f"PATH={rs.PATH}"]},
+        host_config={"Memory": 64 << 20, "PidsLimit": 100}, rootfs=os.path.join(b.dir, "rootfs"),
+        hostname_path=paths["hostname"], hosts_path=paths["hosts"],
+        resolv_conf_path=paths["resolv.conf"], cgroups_path=f"/hoist-test/{cid}"))
+    b.write(spec)
+    r = rs.run_hoist(env.rt_root, b.dir, cid)
+    assert r.code == 0 and r.error == "", r
+    for want in ("pid=1\n", "CapEff:\t00000000a80425fb", "keyctl=Operation not permitted",
+                 "unshare=1", "mount=1", "sysw=1", "procsys=1", "Seccomp:\t2", "hosts file\n",
+                 "\n67108864\n100\n"):
+        assert want in r.out, (want, r.out)
+    _assert_gone(cid)
+    if not shutil.which("runc"):
+        pytest.skip("runc not installed")
+    rr = rs.run_runc(env.runc_root, b.dir, cid + "r")
+    assert rr.code == 0, rr.err
+    assert rr.out == r.out, f"runc:\n{rr.out}\nhoist:\n{r.out}"
