@@ -328,7 +328,7 @@ def setup_rootfs(rootfs: str, spec: dict[str, Any], cgroup: Any) -> None:
 
 def write_sysctl(key: str, value: str) -> None:
     rel = key.replace(".", "/")
-    if not key or ".." in key.split(".") or rel.startswith("/"):
+    if any(part in ("", ".", "..") for part in rel.split("/")):
         raise InvalidArgument(f"invalid sysctl {key!r}")
     rootfd = os.open("/proc/sys", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
