@@ -128,6 +128,32 @@ def _close(fd: int) -> None:
         pass
 
 
+# sysctl prefix -> the namespace that makes writing it container-local (runc's list)
+_SYSCTL_NS = (("net.", "network"), ("kernel.msgmax", "ipc"), ("kernel.msgmnb", "ipc"),
+              ("kernel.msgmni", "ipc"), ("kernel.sem", "ipc"), ("kernel.shmall", "ipc"),
+              ("kernel.shmmax", "ipc"), ("kernel.shmmni", "ipc"), ("kernel.shm_rmid_forced", "ipc"),
+              ("fs.mqueue.", "ipc"), ("kernel.hostname", "uts"), ("kernel.domainname", "uts"))
+
+
+def _check_namespaced(spec: dict[str, Any], wanted: dict[str, str]) -> None:
+    """Refuse what would change the HOST: settings without the namespace that scopes them."""
+    errs = []
+    if "user" in wanted:
+        errs.append("user namespaces are not supported by the hoist runtime yet")
+    if "mount" not in wanted:
+        errs.append("a mount namespace is required (mounts, masks and pivot_root are per namespace)")
+    if (spec.get("hostname") or spec.get("domainname")) and "uts" not in wanted:
+        errs.append("unable to set hostname or domainname without a private UTS namespace")
+    for key in (spec.get("linux") or {}).get("sysctl") or {}:
+        ns = next((n for prefix, n in _SYSCTL_NS if key == prefix or key.startswith(prefix)), None)
+        if ns is None:
+            errs.append(f"sysctl {key!r} is not namespaced: it would change the host")
+        elif ns not in wanted:
+            errs.append(f"sysctl {key!r} needs a private {ns} namespace")
+    if errs:
+        raise InvalidArgument("; ".join(errs))
+
+
 def prepare(spec: dict[str, Any], bundle: str, cg: Cgroup, stdio: Stdio, exec_mode: bool,
             target_pid: int = 0, cache_dir: str | None = None) -> Plan:
     proc = spec.get("process") or {}
@@ -158,8 +184,8 @@ def prepare(spec: dict[str, Any], bundle: str, cg: Cgroup, stdio: Stdio, exec_mo
             ns_fds.append((os.open(wanted[t], os.O_RDONLY | os.O_CLOEXEC), flag))
         else:
             flags |= flag
-    if "user" in wanted and not exec_mode:
-        raise InvalidArgument("user namespaces are not supported by the hoist runtime yet")
+    if not exec_mode:
+        _check_namespaced(spec, wanted)
     caps = proc.get("capabilities") or {}
     capt = (_caps_mask(caps.get("bounding")), _caps_mask(caps.get("effective")),
             _caps_mask(caps.get("permitted")), _caps_mask(caps.get("inheritable")),
@@ -258,8 +284,8 @@ def _setup_terminal(plan: Plan, uid: int) -> None:
     os.close(slave)
 
 
-def _apply_process(plan: Plan, after_seccomp_ok: bool = True) -> tuple[str, list[str], dict[str, str]]:
-    """User, capabilities, no-new-privs, seccomp, cwd. Returns (path, argv, env)."""
+def _apply_process(plan: Plan) -> tuple[list[str], dict[str, str]]:
+    """User, capabilities, no-new-privs, seccomp, cwd. Returns (argv, env)."""
     proc = plan.spec["process"]
     user = proc.get("user") or {}
     uid, gid = int(user.get("uid", 0)), int(user.get("gid", 0))
@@ -319,7 +345,7 @@ def _apply_process(plan: Plan, after_seccomp_ok: bool = True) -> tuple[str, list
         k, sep, v = kv.partition("=")
         if sep:
             env[k] = v
-    return "", list(proc["args"]), env
+    return list(proc["args"]), env
 
 
 def lookup(name: str, env: dict[str, str]) -> str:
@@ -383,11 +409,11 @@ def run_init(plan: Plan) -> None:
     if proc.get("oomScoreAdj") is not None:
         _set_oom_score_adj(int(proc["oomScoreAdj"]))
     user = proc.get("user") or {}
-    if proc.get("terminal") or plan.stdio.terminal:
+    if plan.console_child_fd >= 0:
         _setup_terminal(plan, int(user.get("uid", 0)))
     else:
         os.setsid()
-    _, args, env = _apply_process(plan)
+    args, env = _apply_process(plan)
     os.write(plan.err_w, b"R")
     try:
         got = os.read(plan.start_r, 1)
@@ -415,11 +441,11 @@ def run_exec(plan: Plan) -> None:
     for t, soft, hard in plan.rlimits:
         resource.setrlimit(t, (soft, hard))
     user = proc.get("user") or {}
-    if proc.get("terminal") or plan.stdio.terminal:
+    if plan.console_child_fd >= 0:
         _setup_terminal(plan, int(user.get("uid", 0)))
     else:
         os.setsid()
-    _, args, env = _apply_process(plan)
+    args, env = _apply_process(plan)
     try:
         _execve(plan, args, env)
     except BaseException as e:  # noqa: BLE001

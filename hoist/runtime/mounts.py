@@ -295,11 +295,6 @@ def _dev_symlinks(rootfd: int) -> None:
 
 def setup_rootfs(rootfs: str, spec: dict[str, Any], cgroup: Any) -> None:
     lx = spec.get("linux") or {}
-    has_mntns = any(ns.get("type") == "mount" for ns in lx.get("namespaces") or [])
-    if not has_mntns:
-        os.chroot(rootfs)
-        os.chdir("/")
-        return
     prop = _PROPAGATION.get(lx.get("rootfsPropagation") or "", linux.MS_SLAVE | linux.MS_REC)
     linux.mount("", "/", "", prop | linux.MS_REC)
     linux.mount(rootfs, rootfs, "", linux.MS_BIND | linux.MS_REC)
@@ -344,7 +339,6 @@ def write_sysctl(key: str, value: str) -> None:
 def finalize_rootfs(spec: dict[str, Any]) -> None:
     """After pivot_root: read-only paths, masked paths, read-only root."""
     lx = spec.get("linux") or {}
-    has_mntns = any(ns.get("type") == "mount" for ns in lx.get("namespaces") or [])
     rootfd = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         for p in lx.get("readonlyPaths") or []:
@@ -383,5 +377,5 @@ def finalize_rootfs(spec: dict[str, Any]) -> None:
                 os.close(fd)
     finally:
         os.close(rootfd)
-    if has_mntns and (spec.get("root") or {}).get("readonly"):
+    if (spec.get("root") or {}).get("readonly"):
         linux.mount("", "/", "", linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY | _existing_flags("/"))

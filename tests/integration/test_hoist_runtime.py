@@ -417,3 +417,24 @@ def test_v2_freezer_on_the_unified_hierarchy():
             p.kill()
             p.wait()
     assert not cg.exists()
+
+
+@pytest.mark.parametrize("change,msg", [
+    (lambda s: s["linux"].update(namespaces=[n for n in s["linux"]["namespaces"] if n["type"] != "uts"]),
+     "without a private UTS namespace"),
+    (lambda s: s["linux"].update(namespaces=[n for n in s["linux"]["namespaces"] if n["type"] != "mount"]),
+     "mount namespace is required"),
+    (lambda s: s["linux"].update(sysctl={"vm.swappiness": "1"}), "not namespaced"),
+    (lambda s: (s["linux"].update(sysctl={"net.ipv4.ip_forward": "1"}),
+                s["linux"].update(namespaces=[n for n in s["linux"]["namespaces"]
+                                              if n["type"] != "network"])), "private network namespace"),
+])
+def test_host_changing_specs_refused(env, change, msg):
+    b, cid, spec = env.bundle(["true"])
+    change(spec)
+    b.write(spec)
+    hostname = os.uname().nodename
+    r = rs.run_hoist(env.rt_root, b.dir, cid)
+    assert r.kind == "InvalidArgument" and msg in r.error, r
+    assert os.uname().nodename == hostname
+    _assert_gone(cid)
