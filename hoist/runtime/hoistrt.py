@@ -27,6 +27,7 @@ from ..errors import CannotExecute, CommandNotFound, Conflict, HoistError, Inval
 from . import init as _init
 from .base import Created, Stdio
 from .cgroups import Cgroup, open_cgroup
+from .validate import validate
 
 DEFAULT_ROOT = "/run/hoist/runtime"
 
@@ -120,6 +121,7 @@ class HoistRuntime:
     def create(self, container_id: str, bundle: str, stdio: Stdio) -> Created:
         d = self._dir(container_id)
         spec = self._load_spec(bundle)
+        validate(spec)  # plain-data checks (every problem named) before any kernel work
         os.makedirs(self.root, 0o700, exist_ok=True)
         try:
             os.mkdir(d, 0o700)

@@ -421,7 +421,7 @@ def test_v2_freezer_on_the_unified_hierarchy():
 
 @pytest.mark.parametrize("change,msg", [
     (lambda s: s["linux"].update(namespaces=[n for n in s["linux"]["namespaces"] if n["type"] != "uts"]),
-     "without a private UTS namespace"),
+     "uts namespace"),
     (lambda s: s["linux"].update(namespaces=[n for n in s["linux"]["namespaces"] if n["type"] != "mount"]),
      "mount namespace is required"),
     (lambda s: s["linux"].update(sysctl={"vm.swappiness": "1"}), "not namespaced"),
@@ -435,6 +435,6 @@ def test_host_changing_specs_refused(env, change, msg):
     b.write(spec)
     hostname = os.uname().nodename
     r = rs.run_hoist(env.rt_root, b.dir, cid)
-    assert r.kind == "InvalidArgument" and msg in r.error, r
+    assert r.kind == "InvalidArgument" and msg in r.error.lower(), r
     assert os.uname().nodename == hostname
     _assert_gone(cid)
