@@ -36,6 +36,8 @@ DEFAULT_ROOT = "/run/hoist/runtime"
 class _Pending:
     start_w: int
     err_r: int
+    poststart: list[dict[str, Any]]
+    bundle: str
 
 
 def _proc_start_time(pid: int) -> int:
@@ -57,6 +59,45 @@ def _raise_child_error(msg: bytes) -> None:
     if kind == b"400":
         raise InvalidArgument(s)
     raise HoistError(s)
+
+
+def run_hooks(kind: str, hooks: list[dict[str, Any]], state: dict[str, Any]) -> None:
+    """Run OCI hooks of one kind in the runtime's namespaces, one after the other, each
+    with the container state as JSON on stdin; a failure (or timeout) raises."""
+    data = json.dumps(state).encode()
+    for h in hooks:
+        path = h.get("path") or ""
+        if not os.path.isabs(path):
+            raise InvalidArgument(f"{kind} hook path {path!r} must be absolute")
+        r, w = os.pipe2(os.O_CLOEXEC)
+        try:
+            pid = os.posix_spawn(path, list(h.get("args") or [path]),
+                                 {k: v for k, _, v in (e.partition("=") for e in h.get("env") or [])},
+                                 file_actions=[(os.POSIX_SPAWN_DUP2, r, 0)])
+        except OSError as e:
+            os.close(r)
+            os.close(w)
+            raise HoistError(f"{kind} hook {path}: {e.strerror}") from None
+        os.close(r)
+        try:
+            os.write(w, data)  # small: fits the pipe buffer, never blocks
+        except BrokenPipeError:
+            pass
+        os.close(w)
+        timeout = h.get("timeout")
+        deadline = time.monotonic() + timeout if timeout else None
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG if deadline else 0)
+            if done:
+                break
+            if deadline is not None and time.monotonic() > deadline:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                raise HoistError(f"{kind} hook {path} timed out after {timeout}s")
+            time.sleep(0.002)
+        code = os.waitstatus_to_exitcode(status)
+        if code != 0:
+            raise HoistError(f"{kind} hook {path} failed with exit code {code}")
 
 
 def _read_all(fd: int) -> bytes:
@@ -122,6 +163,9 @@ class HoistRuntime:
         d = self._dir(container_id)
         spec = self._load_spec(bundle)
         validate(spec)  # plain-data checks (every problem named) before any kernel work
+        unsupported = [k for k in ("createContainer", "startContainer") if (spec.get("hooks") or {}).get(k)]
+        if unsupported:
+            raise InvalidArgument(f"hooks {', '.join(unsupported)} are not supported by the hoist runtime")
         os.makedirs(self.root, 0o700, exist_ok=True)
         try:
             os.mkdir(d, 0o700)
@@ -138,9 +182,13 @@ class HoistRuntime:
                                  cache_dir=os.path.join(self.root, ".seccomp"))
             pid = self._fork(plan, _init.run_init, linux_spec.get("namespaces") or [], None)
             console = self._await_ready(plan, pid)
+            hooks = spec.get("hooks") or {}
+            for kind in ("prestart", "createRuntime"):
+                if hooks.get(kind):
+                    run_hooks(kind, hooks[kind], self._oci_state(container_id, pid, "created", bundle, spec))
             st = {"id": container_id, "pid": pid, "start_time": _proc_start_time(pid),
                   "bundle": os.path.abspath(bundle), "cgroups_path": cg.path,
-                  "created": time.time()}
+                  "created": time.time(), "poststop": hooks.get("poststop") or []}
             tmp = os.path.join(d, "state.json.tmp")
             with open(tmp, "w") as f:
                 json.dump(st, f)
@@ -160,8 +208,16 @@ class HoistRuntime:
                 pass
             _rmtree(d)
             raise
-        self._pending[container_id] = _Pending(plan.start_w, plan.err_r)
+        self._pending[container_id] = _Pending(plan.start_w, plan.err_r,
+                                               list((spec.get("hooks") or {}).get("poststart") or []),
+                                               os.path.abspath(bundle))
         return Created(pid=pid, console=console)
+
+    @staticmethod
+    def _oci_state(container_id: str, pid: int, status: str, bundle: str,
+                   spec: dict[str, Any]) -> dict[str, Any]:
+        return {"ociVersion": spec.get("ociVersion", "1.0.2"), "id": container_id, "status": status,
+                "pid": pid, "bundle": os.path.abspath(bundle), "annotations": spec.get("annotations") or {}}
 
     def _fork(self, plan: "_init.Plan", child: Any, namespaces: list[dict[str, Any]],
               join_pidns: int | None) -> int:
@@ -238,6 +294,14 @@ class HoistRuntime:
             os.close(p.err_r)
         if msg.startswith(b"E"):
             _raise_child_error(msg[1:])
+        if p.poststart:
+            try:
+                run_hooks("poststart", p.poststart,
+                          self._oci_state(container_id, self._state(container_id)["pid"], "running",
+                                          p.bundle, {}))
+            except HoistError:
+                self.kill(container_id, signal.SIGKILL)  # as runc: a failed poststart stops it
+                raise
 
     # -- exec ----------------------------------------------------------------------------
     def exec(self, container_id: str, bundle: str, process: dict, stdio: Stdio) -> Created:
@@ -322,7 +386,13 @@ class HoistRuntime:
                 cg.thaw()
             cg.kill_all()
             cg.destroy()
+        hooks = st.get("poststop") or []
         _rmtree(d)
+        if hooks:
+            try:
+                run_hooks("poststop", hooks, self._oci_state(container_id, 0, "stopped", st["bundle"], {}))
+            except HoistError:
+                pass  # the container is gone either way; runc only warns too
 
     def state(self, container_id: str) -> dict[str, Any]:
         """runc-like state: id, pid, status (created|running|paused|stopped), bundle."""

@@ -438,3 +438,28 @@ def test_host_changing_specs_refused(env, change, msg):
     assert r.kind == "InvalidArgument" and msg in r.error.lower(), r
     assert os.uname().nodename == hostname
     _assert_gone(cid)
+
+
+def test_hooks(env, tmp_path):
+    log = tmp_path / "hooks.log"
+    hook = tmp_path / "hook.sh"
+    hook.write_text(f"#!/bin/sh\necho \"$1 $(cat)\" >> {log}\n")
+    hook.chmod(0o755)
+    b, cid, spec = env.bundle(["true"])
+    spec["hooks"] = {k: [{"path": str(hook), "args": ["hook.sh", k]}]
+                     for k in ("prestart", "createRuntime", "poststart", "poststop")}
+    b.write(spec)
+    r = rs.run_hoist(env.rt_root, b.dir, cid)
+    assert r.code == 0 and r.error == "", r
+    lines = log.read_text().splitlines()
+    assert [ln.split()[0] for ln in lines] == ["prestart", "createRuntime", "poststart", "poststop"]
+    import json
+    st = json.loads(lines[0].split(" ", 1)[1])
+    assert st["id"] == cid and st["pid"] == r.pid and st["status"] == "created"
+    # a failing createRuntime hook fails create and leaves nothing behind
+    b, cid, spec = env.bundle(["true"])
+    spec["hooks"] = {"createRuntime": [{"path": "/bin/false"}]}
+    b.write(spec)
+    r = rs.run_hoist(env.rt_root, b.dir, cid)
+    assert r.kind == "HoistError" and "createRuntime hook /bin/false failed" in r.error, r
+    _assert_gone(cid)
