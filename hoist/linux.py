@@ -89,8 +89,8 @@ TIOCGPTN = 0x80045430
 TIOCSPTLCK = 0x40045431
 
 _SYSCALLS = {
-    "x86_64": {"pivot_root": 155, "capget": 125, "capset": 126, "close_range": 436, "seccomp": 317},
-    "aarch64": {"pivot_root": 41, "capget": 90, "capset": 91, "close_range": 436, "seccomp": 277},
+    "x86_64": {"pivot_root": 155, "capget": 125, "capset": 126, "seccomp": 317},
+    "aarch64": {"pivot_root": 41, "capget": 90, "capset": 91, "seccomp": 277},
 }.get(_platform.machine(), {})
 
 _libc.syscall.restype = ctypes.c_long
@@ -133,15 +133,6 @@ def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 
         err = ctypes.get_errno()
         raise OSError(err, f"prctl({option}): {os.strerror(err)}")
     return rc
-
-
-def close_range(first: int, last: int = 0xFFFFFFFF) -> None:
-    """Close every fd in [first, last] in one syscall (walks the table otherwise)."""
-    try:
-        _check(int(_libc.syscall(ctypes.c_long(_nr("close_range")), ctypes.c_uint(first),
-                                 ctypes.c_uint(last), ctypes.c_uint(0))), "close_range")
-    except OSError:
-        os.closerange(first, min(last, os.sysconf("SC_OPEN_MAX")))
 
 
 class _CapHeader(ctypes.Structure):

@@ -14,7 +14,8 @@ import resource
 import socket
 import stat
 import struct
-from dataclasses import dataclass, field
+import termios
+from dataclasses import dataclass
 from typing import Any
 
 from .. import linux
@@ -71,7 +72,6 @@ class Plan:
     console_parent: socket.socket | None = None
     console_child_fd: int = -1
     cgroup: Cgroup | None = None
-    owned: list[int] = field(default_factory=list)
 
     # -- parent side -------------------------------------------------------------------
     def close_child_ends(self) -> None:
@@ -265,7 +265,6 @@ def _setup_terminal(plan: Plan, uid: int) -> None:
     slave = os.open(slave_path, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
     size = plan.spec["process"].get("consoleSize") or {}
     if size.get("height") or size.get("width"):
-        import termios  # noqa: PLC0415 - only on this path; a C module, cheap
         fcntl.ioctl(slave, termios.TIOCSWINSZ,
                     struct.pack("HHHH", int(size.get("height", 0)), int(size.get("width", 0)), 0, 0))
     try:

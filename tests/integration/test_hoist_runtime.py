@@ -203,11 +203,7 @@ def test_terminal(env):
     spec["process"]["terminal"] = True
     spec["process"]["consoleSize"] = {"height": 33, "width": 101}
     b.write(spec)
-    got = {}
 
-    def read_console(rt, cid, created):
-        return None
-    import json as _json  # noqa: F401
     # the console fd only exists in the monitor: read it there
     def during(rt, cid, created):
         out = b""
@@ -228,7 +224,6 @@ def test_terminal(env):
     r = rs.run_hoist(env.rt_root, b.dir, cid, terminal=True, during=during)
     assert r.code == 0, r
     assert "/dev/pts/0" in r.extra and "33 101" in r.extra, r.extra
-    del got
 
 
 def test_exec_pause_resume_stats(env):
