@@ -61,6 +61,17 @@ class CgroupStats:
     pids_current: int = 0
     pids_limit: int = 0              # 0 when unlimited
     oom_kills: int = 0
+    # docker's blkio_stats.io_service_bytes_recursive: (major, minor, op, bytes), op as
+    # the kernel spells it on v1 ("Read", "Write", ...) and "read"/"write" on v2
+    io_service_bytes: tuple[tuple[int, int, str, int], ...] = ()
+
+    @property
+    def io_read_bytes(self) -> int:
+        return sum(v for _, _, op, v in self.io_service_bytes if op.lower() == "read")
+
+    @property
+    def io_write_bytes(self) -> int:
+        return sum(v for _, _, op, v in self.io_service_bytes if op.lower() == "write")
 
 
 def _unescape(s: str) -> str:
@@ -140,6 +151,37 @@ def _read_kv(path: str) -> dict[str, int]:
     except OSError:
         pass
     return out
+
+
+def _io_v1(path: str) -> tuple[tuple[int, int, str, int], ...]:
+    out = []
+    try:
+        with open(path) as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) == 3 and ":" in parts[0]:
+                    ma, mi = parts[0].split(":")
+                    out.append((int(ma), int(mi), parts[1], int(parts[2])))
+    except (OSError, ValueError):
+        pass
+    return tuple(out)
+
+
+def _io_v2(path: str) -> tuple[tuple[int, int, str, int], ...]:
+    out = []
+    try:
+        with open(path) as f:
+            for line in f:
+                parts = line.split()
+                if not parts or ":" not in parts[0]:
+                    continue
+                ma, mi = parts[0].split(":")
+                kv = dict(p.split("=", 1) for p in parts[1:] if "=" in p)
+                out.append((int(ma), int(mi), "read", int(kv.get("rbytes", 0))))
+                out.append((int(ma), int(mi), "write", int(kv.get("wbytes", 0))))
+    except (OSError, ValueError):
+        pass
+    return tuple(out)
 
 
 def _write(path: str, value: str) -> None:
@@ -486,6 +528,8 @@ class Cgroup:
             pids_current=_read_int(g("pids", "pids.current")) if self.has("pids") else 0,
             pids_limit=_read_int(g("pids", "pids.max")) if self.has("pids") else 0,
             oom_kills=oom,
+            io_service_bytes=_io_v1(g("blkio", "blkio.throttle.io_service_bytes_recursive"))
+            if self.has("blkio") else (),
         )
 
     def _stats_v2(self) -> CgroupStats:
@@ -505,6 +549,7 @@ class Cgroup:
             pids_current=_read_int(os.path.join(d, "pids.current")),
             pids_limit=_read_int(os.path.join(d, "pids.max")),
             oom_kills=_read_kv(os.path.join(d, "memory.events")).get("oom_kill", 0),
+            io_service_bytes=_io_v2(os.path.join(d, "io.stat")),
         )
 
 

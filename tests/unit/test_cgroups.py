@@ -49,7 +49,7 @@ def test_detect_none(tmp_path):
 
 @pytest.fixture
 def v1(tmp_path):
-    ctrls = ("cpu", "cpuacct", "cpuset", "memory", "pids", "devices", "freezer")
+    ctrls = ("cpu", "cpuacct", "cpuset", "memory", "pids", "devices", "freezer", "blkio")
     for c in ctrls:
         (tmp_path / c).mkdir()
     (tmp_path / "cpuset" / "cpuset.cpus").write_text("0-1\n")
@@ -102,6 +102,8 @@ def _fake_v1_files(cg: Cgroup) -> None:
                     "cpuacct.stat": "user 3\nsystem 1\n"},
         "cpu": {"cpu.stat": "nr_periods 5\nnr_throttled 2\nthrottled_time 77\n"},
         "pids": {"pids.current": "3", "pids.max": "max"},
+        "blkio": {"blkio.throttle.io_service_bytes_recursive":
+                  "8:0 Read 4096\n8:0 Write 512\n8:0 Sync 0\n253:1 Read 100\nTotal 4708\n"},
     }
     for ctrl, kv in files.items():
         for k, v in kv.items():
@@ -149,6 +151,8 @@ def test_v1_paths_create_apply_stats(v1):
     assert st.throttled_periods == 2 and st.throttled_ns == 77
     assert st.pids_current == 3 and st.pids_limit == 100 and st.oom_kills == 2
     assert st.system_cpu_ns > 0
+    assert st.io_read_bytes == 4196 and st.io_write_bytes == 512
+    assert (8, 0, "Read", 4096) in st.io_service_bytes
     with open(os.path.join(cg.v1["memory"], "memory.limit_in_bytes"), "w") as f:
         f.write("9223372036854771712\n")
     assert cg.stats().memory_limit == 0  # page-rounded LONG_MAX means unlimited
@@ -207,7 +211,8 @@ def test_v2_create_apply_stats(v2):
                     "memory.stat": "anon 5\nfile 6\n", "memory.events": "oom 1\noom_kill 1\n",
                     "cpu.stat": "usage_usec 7\nuser_usec 4\nsystem_usec 3\nnr_throttled 1\n"
                                 "throttled_usec 2\n",
-                    "pids.current": "2", "pids.max": "50"}.items():
+                    "pids.current": "2", "pids.max": "50",
+                    "io.stat": "8:0 rbytes=1024 wbytes=2048 rios=1 wios=2 dbytes=0 dios=0\n"}.items():
         with open(os.path.join(cg.v2, name), "w") as f:
             f.write(v)
     st = cg.stats()
@@ -215,6 +220,7 @@ def test_v2_create_apply_stats(v2):
     assert st.cpu_total_ns == 7000 and st.cpu_user_ns == 4000 and st.cpu_system_ns == 3000
     assert st.throttled_ns == 2000 and st.pids_current == 2 and st.pids_limit == 50
     assert st.oom_kills == 1 and st.memory_stat["anon"] == 5
+    assert (st.io_read_bytes, st.io_write_bytes) == (1024, 2048)
 
 
 def test_v2_freeze_waits_for_events(v2):
