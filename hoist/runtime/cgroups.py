@@ -276,9 +276,11 @@ class Cgroup:
             try:
                 os.mkdir(cur, 0o755)
             except FileExistsError:
-                continue
+                pass
             if cpuset:
                 # A new v1 cpuset is empty and refuses members: inherit the parent's.
+                # Checked on existing levels too: another runtime may have made the
+                # directory an instant ago and not filled it yet.
                 for name in ("cpuset.cpus", "cpuset.mems"):
                     try:
                         if not _read(os.path.join(cur, name)):
