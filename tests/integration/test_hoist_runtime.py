@@ -458,3 +458,22 @@ def test_hooks(env, tmp_path):
     r = rs.run_hoist(env.rt_root, b.dir, cid)
     assert r.kind == "HoistError" and "createRuntime hook /bin/false failed" in r.error, r
     _assert_gone(cid)
+
+
+def test_concurrent_containers(env):
+    """Several monitors at once: shared parent cgroups, the seccomp cache, pid namespaces."""
+    bundles = [env.bundle(["sh", "-c", "echo $$"]) for _ in range(6)]
+    kids = []
+    for b, cid, _ in bundles:
+        pid = os.fork()
+        if pid == 0:
+            try:
+                r = rs.run_hoist(env.rt_root, b.dir, cid)
+                os._exit(0 if (r.code, r.out, r.error) == (0, "1\n", "") else 1)
+            except BaseException:  # noqa: BLE001
+                os._exit(2)
+        kids.append(pid)
+    codes = [os.waitstatus_to_exitcode(os.waitpid(p, 0)[1]) for p in kids]
+    assert codes == [0] * len(kids)
+    for _, cid, _ in bundles:
+        _assert_gone(cid)
