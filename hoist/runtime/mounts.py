@@ -297,6 +297,11 @@ def setup_rootfs(rootfs: str, spec: dict[str, Any], cgroup: Any) -> None:
     lx = spec.get("linux") or {}
     prop = _PROPAGATION.get(lx.get("rootfsPropagation") or "", linux.MS_SLAVE | linux.MS_REC)
     linux.mount("", "/", "", prop | linux.MS_REC)
+    # pivot_root refuses a new root whose parent mount is shared; and a private parent
+    # keeps the bind below from propagating anywhere (runc's rootfsParentMountPrivate).
+    parent = _mount_point_of(rootfs)
+    if parent[1]:
+        linux.mount("", parent[0], "", linux.MS_PRIVATE)
     linux.mount(rootfs, rootfs, "", linux.MS_BIND | linux.MS_REC)
     rootfd = os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
@@ -319,6 +324,21 @@ def setup_rootfs(rootfs: str, spec: dict[str, Any], cgroup: Any) -> None:
     finally:
         os.close(oldroot)
         os.close(newroot)
+    if lx.get("rootfsPropagation"):
+        # applies to the current "/", so only meaningful after the pivot
+        linux.mount("", "/", "", prop)
+
+
+def _mount_point_of(path: str) -> tuple[str, bool]:
+    """(mount point holding ``path``, whether that mount is shared), from mountinfo."""
+    best, shared = "/", False
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split(" - ", 1)[0].split()
+            mp = fields[4].replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
+            if (path == mp or path.startswith(mp.rstrip("/") + "/")) and len(mp) >= len(best):
+                best, shared = mp, any(x.startswith("shared:") for x in fields[6:])
+    return best, shared
 
 
 def write_sysctl(key: str, value: str) -> None:

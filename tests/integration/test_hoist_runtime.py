@@ -477,3 +477,21 @@ def test_concurrent_containers(env):
     assert codes == [0] * len(kids)
     for _, cid, _ in bundles:
         _assert_gone(cid)
+
+
+@pytest.mark.parametrize("prop,tag", [("rshared", "shared:"), ("rprivate", ""), ("rslave", "")])
+def test_rootfs_propagation(env, prop, tag):
+    b, cid, spec = env.bundle(["sh", "-c", "awk '$5 == \"/\" {print $7}' /proc/self/mountinfo"])
+    spec["linux"]["rootfsPropagation"] = prop
+    b.write(spec)
+    mounts_before = rs.host_mount_count()
+    r = rs.run_hoist(env.rt_root, b.dir, cid)
+    assert r.code == 0 and r.error == "", r
+    assert (tag in r.out) if tag else ("shared:" not in r.out), r.out
+    assert rs.host_mount_count() == mounts_before  # nothing propagated back to the host
+    # runc before 1.2.7/1.3 never applied "shared" to the new root (opencontainers/runc
+    # #1755, fixed by #4724); hoist does what the fix does, so compare the others only
+    if shutil.which("runc") and prop != "rshared":
+        rr = rs.run_runc(env.runc_root, b.dir, cid + "r")
+        assert rr.code == 0
+        assert ("shared:" in rr.out) == ("shared:" in r.out), (rr.out, r.out)
