@@ -136,7 +136,7 @@ def generate(inp: SpecInput) -> dict[str, Any]:
         "terminal": bool(cfg.get("Tty")),
         "user": {"uid": user.uid, "gid": user.gid},
         "args": args,
-        "env": _env(cfg, hostname),
+        "env": _env(cfg, hostname, user.home),
         "cwd": _cwd(cfg.get("WorkingDir")),
         "capabilities": {
             "bounding": list(caps), "effective": list(caps), "permitted": list(caps),
@@ -160,8 +160,9 @@ def generate(inp: SpecInput) -> dict[str, Any]:
         linux["devices"] = _host_devices()
         linux["resources"]["devices"] = [_dev(True)]
     else:
-        linux["maskedPaths"] = list(MASKED_PATHS)
-        linux["readonlyPaths"] = list(READONLY_PATHS)
+        if not sec.system_paths:
+            linux["maskedPaths"] = list(MASKED_PATHS)
+            linux["readonlyPaths"] = list(READONLY_PATHS)
         rules = [dict(r) for r in DEFAULT_DEVICE_RULES]
         for rule in _list(hc.get("DeviceCgroupRules"), "DeviceCgroupRules"):
             rules.append(parse_device_cgroup_rule(rule))
@@ -204,7 +205,7 @@ def _list(v: Any, what: str) -> list[str]:
     raise InvalidArgument(f"{what} must be a list of strings")
 
 
-def _env(cfg: Mapping[str, Any], hostname: str) -> list[str]:
+def _env(cfg: Mapping[str, Any], hostname: str, home: str = "/") -> list[str]:
     # Docker's order: PATH, HOSTNAME, TERM defaults first; the container's own values
     # replace a default of the same name in place, others are appended.
     env = [f"PATH={DEFAULT_PATH}", f"HOSTNAME={hostname}"]
@@ -224,6 +225,10 @@ def _env(cfg: Mapping[str, Any], hostname: str) -> list[str]:
         else:
             index[key] = len(env)
             env.append(e)
+    # runc sets HOME from the user's passwd entry when the environment lacks it; doing it
+    # here gives the same environment under every runtime.
+    if "HOME" not in index:
+        env.append(f"HOME={home or '/'}")
     return env
 
 
@@ -283,10 +288,11 @@ def _oom_score_adj(v: Any) -> int:
 class _Security:
     no_new_privileges: bool
     seccomp: str  # "default", "unconfined" or a Docker profile's JSON text
+    system_paths: bool = False  # systempaths=unconfined: no masked/read-only paths
 
 
 def _security_opts(opts: Any) -> _Security:
-    nnp, seccomp = False, "default"
+    nnp, seccomp, system_paths = False, "default", False
     for opt in _list(opts, "SecurityOpt"):
         if opt == "no-new-privileges":
             nnp = True
@@ -307,13 +313,17 @@ def _security_opts(opts: Any) -> _Security:
                 seccomp = "default"
             else:
                 seccomp = value
-        elif key in ("apparmor", "label", "systempaths", "writable-cgroups"):
+        elif key == "systempaths":
+            if value != "unconfined":
+                raise InvalidArgument(f"Invalid --security-opt: {opt!r}")
+            system_paths = True
+        elif key in ("apparmor", "label", "writable-cgroups"):
             # No AppArmor/SELinux on hoist's hosts; accepted and ignored like dockerd does
             # on a host without them, so compose files that set them keep working.
             continue
         else:
             raise InvalidArgument(f"Invalid --security-opt: {opt!r}")
-    return _Security(nnp, seccomp)
+    return _Security(nnp, seccomp, system_paths)
 
 
 # --- namespaces and sysctls ------------------------------------------------------------

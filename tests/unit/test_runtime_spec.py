@@ -60,7 +60,7 @@ def test_process_defaults(gen):
     p = s["process"]
     assert s["ociVersion"].startswith("1.0.")
     assert p["args"] == ["/bin/sh"]
-    assert p["env"] == [f"PATH={DEFAULT_PATH}", f"HOSTNAME={CID[:12]}"]
+    assert p["env"] == [f"PATH={DEFAULT_PATH}", f"HOSTNAME={CID[:12]}", "HOME=/root"]
     assert p["cwd"] == "/"
     assert p["terminal"] is False
     assert p["user"] == {"uid": 0, "gid": 0, "additionalGids": [10]}
@@ -165,7 +165,9 @@ def test_bad_command_type(gen):
 
 def test_env_rules(gen):
     env = gen({"Tty": True, "Env": ["A=1", "PATH=/x", "TERM=vt100", "EMPTY=", "UNSET"]})["process"]["env"]
-    assert env == ["PATH=/x", f"HOSTNAME={CID[:12]}", "TERM=vt100", "A=1", "EMPTY="]
+    assert env == ["PATH=/x", f"HOSTNAME={CID[:12]}", "TERM=vt100", "A=1", "EMPTY=", "HOME=/root"]
+    assert "HOME=/home/app" in gen({"User": "app"})["process"]["env"]
+    assert gen({"Env": ["HOME=/h"]})["process"]["env"][-1] == "HOME=/h"
     env = gen({"Tty": True})["process"]["env"]
     assert "TERM=xterm" in env
     assert gen({"Tty": True})["process"]["terminal"] is True
@@ -265,6 +267,13 @@ def test_no_new_privileges(gen, opt, expected):
 def test_bad_security_opt(gen, opt):
     with pytest.raises(InvalidArgument, match="security-opt"):
         gen(host_config={"SecurityOpt": [opt]})
+
+
+def test_systempaths_unconfined(gen):
+    lx = gen(host_config={"SecurityOpt": ["systempaths=unconfined"]})["linux"]
+    assert "maskedPaths" not in lx and "readonlyPaths" not in lx
+    with pytest.raises(InvalidArgument, match="security-opt"):
+        gen(host_config={"SecurityOpt": ["systempaths=maybe"]})
 
 
 def test_seccomp_unconfined(gen):
