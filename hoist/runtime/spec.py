@@ -146,8 +146,10 @@ def generate(inp: SpecInput) -> dict[str, Any]:
         "noNewPrivileges": sec.no_new_privileges,
         "oomScoreAdj": _oom_score_adj(hc.get("OomScoreAdj")),
     }
-    if user.additional_gids:
-        process["user"]["additionalGids"] = list(user.additional_gids)
+    # Docker lists the primary group among the supplementary ones too (a process that
+    # drops to it with setgroups keeps it), so /proc/self/status shows "Groups: 0 10".
+    gids = [user.gid, *(g for g in user.additional_gids if g != user.gid)]
+    process["user"]["additionalGids"] = gids
 
     mounts = _mounts(inp, hc, privileged, init, host_ipc)
 
@@ -760,17 +762,17 @@ def _mounts(inp: SpecInput, hc: Mapping[str, Any], privileged: bool, init: bool,
 
     ro_files = bool(hc.get("ReadonlyRootfs"))
     engine = []
+    if init:  # Docker lists it before the engine's /etc files
+        if INIT_PATH in seen:
+            raise InvalidArgument(f"Duplicate mount point: {INIT_PATH}")
+        engine.append({"destination": INIT_PATH, "type": "bind", "source": INIT_SOURCE,
+                       "options": ["bind", "ro", "rprivate"]})
     for dest, src in (("/etc/resolv.conf", inp.resolv_conf_path),
                       ("/etc/hostname", inp.hostname_path),
                       ("/etc/hosts", inp.hosts_path)):
         if src and dest not in seen:
             engine.append({"destination": dest, "type": "bind", "source": src,
                            "options": ["rbind", "rprivate", *(["ro"] if ro_files else [])]})
-    if init:
-        if INIT_PATH in seen:
-            raise InvalidArgument(f"Duplicate mount point: {INIT_PATH}")
-        engine.append({"destination": INIT_PATH, "type": "bind", "source": INIT_SOURCE,
-                       "options": ["bind", "ro", "rprivate"]})
 
     # A user mount replaces a default one at the same place (a user's /dev replaces
     # everything Docker would have put under /dev).

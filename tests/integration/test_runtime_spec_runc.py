@@ -31,6 +31,7 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def rootfs(tmp_path_factory):
     root = tmp_path_factory.mktemp("rootfs")
+    root.chmod(0o755)  # mktemp makes it 0700: a non-root user could not reach /bin
     for d in ("bin", "etc", "proc", "sys", "dev", "tmp", "mnt", "root", "home/app"):
         (root / d).mkdir(parents=True, exist_ok=True)
     shutil.copy2(BUSYBOX, root / "bin" / "busybox")
@@ -200,3 +201,39 @@ def test_bad_input_fails_before_kernel_work(rootfs, tmp_path):
         generate(SpecInput(config={"Cmd": ["true"], "User": "nobody"}, host_config={}, **base))
     with pytest.raises(InvalidArgument, match="Minimum memory limit allowed is 6MB"):
         generate(SpecInput(config={"Cmd": ["true"]}, host_config={"Memory": 1 << 20}, **base))
+
+
+# --- the same probes under dockerd ------------------------------------------------------
+
+_PROBE = ("grep -E '^(Cap|Seccomp:|NoNewPrivs|Groups)' /proc/self/status; id; ulimit -n;"
+          " awk '{print $2, $3, substr($4, 1, 2)}' /proc/self/mounts | grep -v '^/ '")
+
+
+def _normalize(out: str) -> list[str]:
+    # Mount sources differ (image layers, the engine's files); compare mount point,
+    # file system type and ro/rw only.
+    return [line.strip() for line in out.splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize("flags, config, host_config", [
+    ([], {}, {}),
+    (["--user", "app"], {"User": "app"}, {}),
+    (["--cap-drop", "ALL", "--cap-add", "net_admin"], {}, {"CapDrop": ["ALL"], "CapAdd": ["net_admin"]}),
+    (["--read-only", "--tmpfs", "/run"], {}, {"ReadonlyRootfs": True, "Tmpfs": {"/run": ""}}),
+    (["--init", "--security-opt", "no-new-privileges"], {},
+     {"Init": True, "SecurityOpt": ["no-new-privileges"]}),
+])
+def test_same_as_dockerd(dockerd, rootfs, run, flags, config, host_config):
+    if "Init" in host_config and not os.path.exists(INIT_SOURCE):
+        pytest.skip("tini-static not installed")
+    tag = "hoist-spec-cmp:" + uuid.uuid4().hex[:8]
+    tar = subprocess.run(["tar", "-C", rootfs, "-c", "."], capture_output=True, check=True).stdout
+    dockerd.docker("import", "-", tag, input=tar)
+    try:
+        theirs = dockerd.docker("run", "--rm", "--network", "none", *flags, tag,
+                                "/bin/sh", "-c", _PROBE, timeout=120)
+    finally:
+        dockerd.docker("rmi", "-f", tag, check=False)
+    ours = run(_PROBE, config=config, host_config=host_config)
+    assert ours.returncode == 0, ours.stderr.decode()
+    assert _normalize(ours.stdout.decode()) == _normalize(theirs.stdout.decode())

@@ -63,7 +63,7 @@ def test_process_defaults(gen):
     assert p["env"] == [f"PATH={DEFAULT_PATH}", f"HOSTNAME={CID[:12]}", "HOME=/root"]
     assert p["cwd"] == "/"
     assert p["terminal"] is False
-    assert p["user"] == {"uid": 0, "gid": 0, "additionalGids": [10]}
+    assert p["user"] == {"uid": 0, "gid": 0, "additionalGids": [0, 10]}
     assert p["noNewPrivileges"] is False
     assert p["oomScoreAdj"] == 0
     caps = p["capabilities"]
@@ -185,9 +185,9 @@ def test_working_dir(gen):
 
 def test_user(gen):
     s = gen({"User": "app"}, {"GroupAdd": ["wheel", "555"]})
-    assert s["process"]["user"] == {"uid": 1000, "gid": 1000, "additionalGids": [10, 555]}
+    assert s["process"]["user"] == {"uid": 1000, "gid": 1000, "additionalGids": [1000, 10, 555]}
     s = gen({"User": "123:456"})
-    assert s["process"]["user"] == {"uid": 123, "gid": 456}
+    assert s["process"]["user"] == {"uid": 123, "gid": 456, "additionalGids": [456]}
     with pytest.raises(InvalidArgument,
                        match="^unable to find user ghost: no matching entries in passwd file$"):
         gen({"User": "ghost"})
