@@ -81,6 +81,9 @@ DEFAULT_DEVICE_RULES: tuple[dict[str, Any], ...] = (
     _dev(True, "c", 10, 200),   # /dev/net/tun
 )
 
+# RFC 1123 labels, at most 64 characters in all (what sethostname accepts).
+_HOSTNAME = re.compile(r"^(?=.{1,64}$)[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?"
+                       r"(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$")
 _RLIMITS = frozenset({
     "as", "core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile",
     "nproc", "rss", "rtprio", "rttime", "sigpending", "stack",
@@ -127,6 +130,11 @@ def generate(inp: SpecInput) -> dict[str, Any]:
             raise InvalidArgument("Conflicting options: hostname and the UTS mode")
     elif not hostname:
         hostname = socket.gethostname() if host_net else inp.container_id[:12]
+    if hostname and not _HOSTNAME.match(hostname):
+        raise InvalidArgument(f"invalid hostname format: {hostname}")
+    domainname = str(cfg.get("Domainname") or "")
+    if domainname and not _HOSTNAME.match(domainname):
+        raise InvalidArgument(f"invalid domainname format: {domainname}")
 
     sysctls = _sysctls(hc.get("Sysctls"), host_net, host_ipc, host_uts)
     user = resolve_user(inp.rootfs, str(cfg.get("User") or ""),
@@ -189,8 +197,8 @@ def generate(inp: SpecInput) -> dict[str, Any]:
     }
     if not host_uts:
         spec["hostname"] = hostname
-        if cfg.get("Domainname"):
-            spec["domainname"] = str(cfg["Domainname"])
+        if domainname:
+            spec["domainname"] = domainname
     return spec
 
 

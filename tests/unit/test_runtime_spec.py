@@ -87,6 +87,14 @@ def test_root_hostname_and_cgroups(gen, rootfs):
     assert "HOSTNAME=web" in s["process"]["env"]
 
 
+@pytest.mark.parametrize("name", ["bad host", "-x", "x" * 65, "a..b", "ünï"])
+def test_bad_hostname(gen, name):
+    with pytest.raises(InvalidArgument, match="invalid hostname format"):
+        gen({"Hostname": name})
+    with pytest.raises(InvalidArgument, match="invalid domainname format"):
+        gen({"Domainname": name})
+
+
 def test_nofile_default_is_dockers_when_allowed(gen, monkeypatch):
     import hoist.runtime.spec as specmod
     monkeypatch.setattr(specmod, "has_cap", lambda name: True)
