@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import InvalidArgument
+from ..errors import InvalidArgument, Unavailable
 from .capabilities import has_cap, tweak_caps
 from .seccomp import default_seccomp, docker_profile_seccomp
 from .user import resolve_user
@@ -121,6 +121,9 @@ def generate(inp: SpecInput) -> dict[str, Any]:
         raise InvalidArgument("no command specified")
     init = bool(hc.get("Init"))
     if init:
+        if not os.path.isfile(INIT_SOURCE):
+            raise Unavailable(f"--init needs {INIT_SOURCE} (Debian package tini), "
+                              f"which is not installed")
         args = [INIT_PATH, "--", *args]
 
     namespaces, host_net, host_uts, host_ipc = _namespaces(hc)

@@ -609,6 +609,15 @@ def test_readonly_rootfs_makes_engine_files_ro(gen):
     assert "ro" in _mount(s, "/etc/hosts")["options"]
 
 
+def test_init_without_tini(gen, monkeypatch):
+    import hoist.runtime.spec as specmod
+    from hoist.errors import Unavailable
+    monkeypatch.setattr(specmod, "INIT_SOURCE", "/nonexistent/tini-static")
+    with pytest.raises(Unavailable, match="tini"):
+        gen(host_config={"Init": True})
+
+
+@pytest.mark.skipif(not os.path.isfile(INIT_SOURCE), reason="tini not installed")
 def test_init(gen):
     s = gen({"Entrypoint": ["/app"], "Cmd": ["x"]}, {"Init": True})
     assert s["process"]["args"] == [INIT_PATH, "--", "/app", "x"]

@@ -7,7 +7,7 @@ import os
 import pytest
 
 from hoist.errors import InvalidArgument
-from hoist.runtime.rootfs import open_in_root, open_root, read_file_in_root
+from hoist.runtime.rootfs import mkdirs_in_root, open_in_root, open_root, read_file_in_root
 from hoist.runtime.user import ResolvedUser, parse_group, parse_passwd, resolve_user
 
 PASSWD = """root:x:0:0:root:/root:/bin/sh
@@ -202,3 +202,34 @@ def test_read_file_in_root_limits(tmp_path):
     (root / "d").mkdir()
     with pytest.raises(OSError):
         read_file_in_root(str(root), "/d")
+
+
+def test_mkdirs_in_root(tmp_path):
+    root = tmp_path / "r"
+    root.mkdir()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    os.symlink(str(outside), root / "abs")          # absolute link to a host path
+    os.symlink("../../../../missing/x", root / "dangling")
+    os.symlink("loop", root / "loop")
+    rfd = open_root(str(root))
+    try:
+        fd = mkdirs_in_root(rfd, "/a/b/c", 0o750)
+        os.close(fd)
+        assert (root / "a" / "b" / "c").is_dir()
+        assert (root / "a" / "b" / "c").stat().st_mode & 0o777 == 0o750
+        os.close(mkdirs_in_root(rfd, "/a/b/c"))  # idempotent
+        os.close(mkdirs_in_root(rfd, "/abs/work"))
+        assert (root / str(outside).lstrip("/") / "work").is_dir()
+        assert not (outside / "work").exists()
+        os.close(mkdirs_in_root(rfd, "/dangling/y"))
+        assert (root / "missing" / "x" / "y").is_dir()
+        os.close(mkdirs_in_root(rfd, "/a/../../../esc"))
+        assert (root / "esc").is_dir() and not (tmp_path / "esc").exists()
+        with pytest.raises(OSError):
+            mkdirs_in_root(rfd, "/loop/z")
+        (root / "file").write_text("")
+        with pytest.raises(NotADirectoryError):
+            mkdirs_in_root(rfd, "/file/z")
+    finally:
+        os.close(rfd)
