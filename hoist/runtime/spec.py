@@ -437,6 +437,13 @@ def parse_cpuset(v: str, what: str = "cpus") -> list[int]:
     return sorted(out)
 
 
+def _swap_accounting() -> bool:
+    v1 = "/sys/fs/cgroup/memory"  # the v1 memory controller (hybrid or legacy hosts)
+    if os.path.isdir(v1):
+        return os.path.exists(v1 + "/memory.memsw.limit_in_bytes")
+    return True  # cgroup v2 has memory.swap.max wherever the memory controller is on
+
+
 def _resources(hc: Mapping[str, Any], privileged: bool) -> dict[str, Any]:
     res: dict[str, Any] = {}
     memory = _int(hc, "Memory")
@@ -463,7 +470,10 @@ def _resources(hc: Mapping[str, Any], privileged: bool) -> dict[str, Any]:
     if memory:
         mem["limit"] = memory
         # Unset swap means "as much swap as memory" (limit on memory+swap = 2x memory).
-        mem["swap"] = -1 if swap == -1 else (swap or 2 * memory)
+        # Like Docker, leave it out where the kernel has no swap accounting: the
+        # runtime would fail to set it.
+        if _swap_accounting():
+            mem["swap"] = -1 if swap == -1 else (swap or 2 * memory)
     if reservation:
         mem["reservation"] = reservation
     swappiness = hc.get("MemorySwappiness")

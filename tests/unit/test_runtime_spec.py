@@ -430,7 +430,15 @@ def test_sysctls(gen):
 
 # --- resources -------------------------------------------------------------------------
 
-def test_memory(gen):
+def test_memory_without_swap_accounting(gen, monkeypatch):
+    import hoist.runtime.spec as specmod
+    monkeypatch.setattr(specmod, "_swap_accounting", lambda: False)
+    assert gen(host_config={"Memory": 100 << 20})["linux"]["resources"]["memory"] == {"limit": 100 << 20}
+
+
+def test_memory(gen, monkeypatch):
+    import hoist.runtime.spec as specmod
+    monkeypatch.setattr(specmod, "_swap_accounting", lambda: True)
     r = gen(host_config={"Memory": 100 << 20})["linux"]["resources"]
     assert r["memory"] == {"limit": 100 << 20, "swap": 200 << 20}
     r = gen(host_config={"Memory": 100 << 20, "MemorySwap": -1})["linux"]["resources"]
