@@ -13,7 +13,8 @@ import errno
 import os
 import stat
 
-__all__ = ["MAX_SYMLINK_HOPS", "open_root", "open_in_root", "read_file_in_root"]
+__all__ = ["MAX_SYMLINK_HOPS", "open_root", "open_in_root", "read_file_in_root",
+           "mkdirs_in_root"]
 
 MAX_SYMLINK_HOPS = 40  # the kernel's MAXSYMLINKS
 
@@ -144,3 +145,51 @@ def read_file_in_root(rootfs: str | int, path: str, limit: int = 32 << 20) -> by
     finally:
         if isinstance(rootfs, str):
             os.close(root_fd)
+
+
+def mkdirs_in_root(root_fd: int, path: str, mode: int = 0o755, uid: int | None = None,
+                   gid: int | None = None) -> int:
+    """``mkdir -p path`` inside the root (e.g. a container's WorkingDir); returns an
+    O_RDONLY fd of the directory. Symlinks on the way are resolved inside the root, a
+    dangling one gets its target created (inside the root), as Docker does. New
+    directories get ``mode`` and, when given, ``uid``/``gid``."""
+    pending = _split(path)
+    done: list[str] = []
+    hops = 0
+    while pending:
+        name = pending.pop(0)
+        here = "/".join(done + [name])
+        try:
+            fd = open_in_root(root_fd, here, os.O_RDONLY | os.O_DIRECTORY)
+        except FileNotFoundError:
+            parent = open_in_root(root_fd, "/".join(done), os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                try:
+                    os.mkdir(name, mode, dir_fd=parent)
+                except FileExistsError:
+                    # A dangling symlink: create what it points to instead.
+                    target = _readlink(name, parent)
+                    if target is None:
+                        raise
+                    hops += 1
+                    if hops > MAX_SYMLINK_HOPS:
+                        raise OSError(errno.ELOOP, "too many levels of symbolic links", path)
+                    if target.startswith("/"):
+                        done = []
+                    pending = _split(target) + pending
+                    continue
+                new = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                              dir_fd=parent)
+                try:
+                    os.fchmod(new, mode)  # mkdir applied the umask; the caller chose a mode
+                    if uid is not None or gid is not None:
+                        os.fchown(new, -1 if uid is None else uid, -1 if gid is None else gid)
+                finally:
+                    os.close(new)
+            finally:
+                os.close(parent)
+            done.append(name)
+        else:
+            os.close(fd)
+            done.append(name)
+    return open_in_root(root_fd, "/".join(done), os.O_RDONLY | os.O_DIRECTORY)

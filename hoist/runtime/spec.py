@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import InvalidArgument
+from ..errors import InvalidArgument, Unavailable
 from .capabilities import has_cap, tweak_caps
 from .seccomp import default_seccomp, docker_profile_seccomp
 from .user import resolve_user
@@ -81,6 +81,9 @@ DEFAULT_DEVICE_RULES: tuple[dict[str, Any], ...] = (
     _dev(True, "c", 10, 200),   # /dev/net/tun
 )
 
+# RFC 1123 labels, at most 64 characters in all (what sethostname accepts).
+_HOSTNAME = re.compile(r"^(?=.{1,64}$)[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?"
+                       r"(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$")
 _RLIMITS = frozenset({
     "as", "core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile",
     "nproc", "rss", "rtprio", "rttime", "sigpending", "stack",
@@ -118,6 +121,9 @@ def generate(inp: SpecInput) -> dict[str, Any]:
         raise InvalidArgument("no command specified")
     init = bool(hc.get("Init"))
     if init:
+        if not os.path.isfile(INIT_SOURCE):
+            raise Unavailable(f"--init needs {INIT_SOURCE} (Debian package tini), "
+                              f"which is not installed")
         args = [INIT_PATH, "--", *args]
 
     namespaces, host_net, host_uts, host_ipc = _namespaces(hc)
@@ -127,6 +133,11 @@ def generate(inp: SpecInput) -> dict[str, Any]:
             raise InvalidArgument("Conflicting options: hostname and the UTS mode")
     elif not hostname:
         hostname = socket.gethostname() if host_net else inp.container_id[:12]
+    if hostname and not _HOSTNAME.match(hostname):
+        raise InvalidArgument(f"invalid hostname format: {hostname}")
+    domainname = str(cfg.get("Domainname") or "")
+    if domainname and not _HOSTNAME.match(domainname):
+        raise InvalidArgument(f"invalid domainname format: {domainname}")
 
     sysctls = _sysctls(hc.get("Sysctls"), host_net, host_ipc, host_uts)
     user = resolve_user(inp.rootfs, str(cfg.get("User") or ""),
@@ -136,7 +147,7 @@ def generate(inp: SpecInput) -> dict[str, Any]:
         "terminal": bool(cfg.get("Tty")),
         "user": {"uid": user.uid, "gid": user.gid},
         "args": args,
-        "env": _env(cfg, hostname),
+        "env": _env(cfg, hostname, user.home),
         "cwd": _cwd(cfg.get("WorkingDir")),
         "capabilities": {
             "bounding": list(caps), "effective": list(caps), "permitted": list(caps),
@@ -146,8 +157,10 @@ def generate(inp: SpecInput) -> dict[str, Any]:
         "noNewPrivileges": sec.no_new_privileges,
         "oomScoreAdj": _oom_score_adj(hc.get("OomScoreAdj")),
     }
-    if user.additional_gids:
-        process["user"]["additionalGids"] = list(user.additional_gids)
+    # Docker lists the primary group among the supplementary ones too (a process that
+    # drops to it with setgroups keeps it), so /proc/self/status shows "Groups: 0 10".
+    gids = [user.gid, *(g for g in user.additional_gids if g != user.gid)]
+    process["user"]["additionalGids"] = gids
 
     mounts = _mounts(inp, hc, privileged, init, host_ipc)
 
@@ -160,8 +173,9 @@ def generate(inp: SpecInput) -> dict[str, Any]:
         linux["devices"] = _host_devices()
         linux["resources"]["devices"] = [_dev(True)]
     else:
-        linux["maskedPaths"] = list(MASKED_PATHS)
-        linux["readonlyPaths"] = list(READONLY_PATHS)
+        if not sec.system_paths:
+            linux["maskedPaths"] = list(MASKED_PATHS)
+            linux["readonlyPaths"] = list(READONLY_PATHS)
         rules = [dict(r) for r in DEFAULT_DEVICE_RULES]
         for rule in _list(hc.get("DeviceCgroupRules"), "DeviceCgroupRules"):
             rules.append(parse_device_cgroup_rule(rule))
@@ -186,8 +200,8 @@ def generate(inp: SpecInput) -> dict[str, Any]:
     }
     if not host_uts:
         spec["hostname"] = hostname
-        if cfg.get("Domainname"):
-            spec["domainname"] = str(cfg["Domainname"])
+        if domainname:
+            spec["domainname"] = domainname
     return spec
 
 
@@ -204,7 +218,7 @@ def _list(v: Any, what: str) -> list[str]:
     raise InvalidArgument(f"{what} must be a list of strings")
 
 
-def _env(cfg: Mapping[str, Any], hostname: str) -> list[str]:
+def _env(cfg: Mapping[str, Any], hostname: str, home: str = "/") -> list[str]:
     # Docker's order: PATH, HOSTNAME, TERM defaults first; the container's own values
     # replace a default of the same name in place, others are appended.
     env = [f"PATH={DEFAULT_PATH}", f"HOSTNAME={hostname}"]
@@ -224,6 +238,10 @@ def _env(cfg: Mapping[str, Any], hostname: str) -> list[str]:
         else:
             index[key] = len(env)
             env.append(e)
+    # runc sets HOME from the user's passwd entry when the environment lacks it; doing it
+    # here gives the same environment under every runtime.
+    if "HOME" not in index:
+        env.append(f"HOME={home or '/'}")
     return env
 
 
@@ -283,10 +301,11 @@ def _oom_score_adj(v: Any) -> int:
 class _Security:
     no_new_privileges: bool
     seccomp: str  # "default", "unconfined" or a Docker profile's JSON text
+    system_paths: bool = False  # systempaths=unconfined: no masked/read-only paths
 
 
 def _security_opts(opts: Any) -> _Security:
-    nnp, seccomp = False, "default"
+    nnp, seccomp, system_paths = False, "default", False
     for opt in _list(opts, "SecurityOpt"):
         if opt == "no-new-privileges":
             nnp = True
@@ -307,13 +326,17 @@ def _security_opts(opts: Any) -> _Security:
                 seccomp = "default"
             else:
                 seccomp = value
-        elif key in ("apparmor", "label", "systempaths", "writable-cgroups"):
+        elif key == "systempaths":
+            if value != "unconfined":
+                raise InvalidArgument(f"Invalid --security-opt: {opt!r}")
+            system_paths = True
+        elif key in ("apparmor", "label", "writable-cgroups"):
             # No AppArmor/SELinux on hoist's hosts; accepted and ignored like dockerd does
             # on a host without them, so compose files that set them keep working.
             continue
         else:
             raise InvalidArgument(f"Invalid --security-opt: {opt!r}")
-    return _Security(nnp, seccomp)
+    return _Security(nnp, seccomp, system_paths)
 
 
 # --- namespaces and sysctls ------------------------------------------------------------
@@ -414,6 +437,13 @@ def parse_cpuset(v: str, what: str = "cpus") -> list[int]:
     return sorted(out)
 
 
+def _swap_accounting() -> bool:
+    v1 = "/sys/fs/cgroup/memory"  # the v1 memory controller (hybrid or legacy hosts)
+    if os.path.isdir(v1):
+        return os.path.exists(v1 + "/memory.memsw.limit_in_bytes")
+    return True  # cgroup v2 has memory.swap.max wherever the memory controller is on
+
+
 def _resources(hc: Mapping[str, Any], privileged: bool) -> dict[str, Any]:
     res: dict[str, Any] = {}
     memory = _int(hc, "Memory")
@@ -440,7 +470,10 @@ def _resources(hc: Mapping[str, Any], privileged: bool) -> dict[str, Any]:
     if memory:
         mem["limit"] = memory
         # Unset swap means "as much swap as memory" (limit on memory+swap = 2x memory).
-        mem["swap"] = -1 if swap == -1 else (swap or 2 * memory)
+        # Like Docker, leave it out where the kernel has no swap accounting: the
+        # runtime would fail to set it.
+        if _swap_accounting():
+            mem["swap"] = -1 if swap == -1 else (swap or 2 * memory)
     if reservation:
         mem["reservation"] = reservation
     swappiness = hc.get("MemorySwappiness")
@@ -750,17 +783,17 @@ def _mounts(inp: SpecInput, hc: Mapping[str, Any], privileged: bool, init: bool,
 
     ro_files = bool(hc.get("ReadonlyRootfs"))
     engine = []
+    if init:  # Docker lists it before the engine's /etc files
+        if INIT_PATH in seen:
+            raise InvalidArgument(f"Duplicate mount point: {INIT_PATH}")
+        engine.append({"destination": INIT_PATH, "type": "bind", "source": INIT_SOURCE,
+                       "options": ["bind", "ro", "rprivate"]})
     for dest, src in (("/etc/resolv.conf", inp.resolv_conf_path),
                       ("/etc/hostname", inp.hostname_path),
                       ("/etc/hosts", inp.hosts_path)):
         if src and dest not in seen:
             engine.append({"destination": dest, "type": "bind", "source": src,
                            "options": ["rbind", "rprivate", *(["ro"] if ro_files else [])]})
-    if init:
-        if INIT_PATH in seen:
-            raise InvalidArgument(f"Duplicate mount point: {INIT_PATH}")
-        engine.append({"destination": INIT_PATH, "type": "bind", "source": INIT_SOURCE,
-                       "options": ["bind", "ro", "rprivate"]})
 
     # A user mount replaces a default one at the same place (a user's /dev replaces
     # everything Docker would have put under /dev).

@@ -31,6 +31,7 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def rootfs(tmp_path_factory):
     root = tmp_path_factory.mktemp("rootfs")
+    root.chmod(0o755)  # mktemp makes it 0700: a non-root user could not reach /bin
     for d in ("bin", "etc", "proc", "sys", "dev", "tmp", "mnt", "root", "home/app"):
         (root / d).mkdir(parents=True, exist_ok=True)
     shutil.copy2(BUSYBOX, root / "bin" / "busybox")
@@ -200,3 +201,59 @@ def test_bad_input_fails_before_kernel_work(rootfs, tmp_path):
         generate(SpecInput(config={"Cmd": ["true"], "User": "nobody"}, host_config={}, **base))
     with pytest.raises(InvalidArgument, match="Minimum memory limit allowed is 6MB"):
         generate(SpecInput(config={"Cmd": ["true"]}, host_config={"Memory": 1 << 20}, **base))
+
+
+# --- the same probes under dockerd ------------------------------------------------------
+
+_PROBE = ("grep -E '^(Cap|Seccomp:|NoNewPrivs|Groups)' /proc/self/status; id; ulimit -n;"
+          " awk '{print $2, $3, substr($4, 1, 2)}' /proc/self/mounts | grep -v '^/ '")
+
+
+def _normalize(out: str) -> list[str]:
+    # Mount sources differ (image layers, the engine's files); compare mount point,
+    # file system type and ro/rw only.
+    return [line.strip() for line in out.splitlines() if line.strip()]
+
+
+_CG = "/sys/fs/cgroup"
+
+
+@pytest.mark.parametrize("flags, config, host_config, extra", [
+    ([], {}, {}, ""),
+    (["--user", "app", "--group-add", "wheel"], {"User": "app"}, {"GroupAdd": ["wheel"]}, ""),
+    (["--user", "4242:4343"], {"User": "4242:4343"}, {}, ""),
+    (["--cap-drop", "ALL", "--cap-add", "net_admin"], {}, {"CapDrop": ["ALL"], "CapAdd": ["net_admin"]}, ""),
+    (["--read-only", "--tmpfs", "/run:rw,size=64k,exec", "--shm-size", "1m"], {},
+     {"ReadonlyRootfs": True, "Tmpfs": {"/run": "rw,size=64k,exec"}, "ShmSize": 1 << 20},
+     "grep -E ' /(run|dev/shm) ' /proc/self/mounts"),
+    (["--init", "--security-opt", "no-new-privileges"], {},
+     {"Init": True, "SecurityOpt": ["no-new-privileges"]}, "cat /proc/1/cmdline | tr '\\0' ' '"),
+    # (--privileged is not compared: dockerd 20.10 asks for every capability the kernel
+    # knows and fails where its own bounding set is smaller; hoist gives what it holds.)
+    (["--ulimit", "nofile=1024:2048", "--sysctl", "net.ipv4.ip_forward=1"], {},
+     {"Ulimits": [{"Name": "nofile", "Soft": 1024, "Hard": 2048}],
+      "Sysctls": {"net.ipv4.ip_forward": "1"}},
+     "ulimit -Hn; cat /proc/sys/net/ipv4/ip_forward"),
+    (["-m", "64m", "--cpus", "0.5", "--pids-limit", "50", "--cpu-shares", "512"], {},
+     {"Memory": 64 << 20, "NanoCpus": 500_000_000, "PidsLimit": 50, "CpuShares": 512},
+     f"cat {_CG}/memory/memory.limit_in_bytes {_CG}/cpu/cpu.cfs_quota_us "
+     f"{_CG}/cpu/cpu.cfs_period_us {_CG}/cpu/cpu.shares {_CG}/pids/pids.max"),
+    # (no -t: `runc run` would need a terminal of its own)
+    (["--hostname", "probe", "--workdir", "/tmp", "-e", "A=1", "-e", "PATH=/bin"],
+     {"Hostname": "probe", "WorkingDir": "/tmp", "Env": ["A=1", "PATH=/bin"]}, {},
+     "hostname; pwd; echo $A $PATH $HOME $HOSTNAME"),
+])
+def test_same_as_dockerd(dockerd, rootfs, run, tmp_path, flags, config, host_config, extra):
+    if "Init" in host_config and not os.path.exists(INIT_SOURCE):
+        pytest.skip("tini-static not installed")
+    tag = "hoist-spec-cmp:" + uuid.uuid4().hex[:8]
+    tar = subprocess.run(["tar", "-C", rootfs, "-c", "."], capture_output=True, check=True).stdout
+    dockerd.docker("import", "-", tag, input=tar)
+    try:
+        theirs = dockerd.docker("run", "--rm", "--network", "none", *flags, tag,
+                                "/bin/sh", "-c", f"{_PROBE}; {extra}", timeout=120)
+    finally:
+        dockerd.docker("rmi", "-f", tag, check=False)
+    ours = run(f"{_PROBE}; {extra}", config=config, host_config=host_config)
+    assert ours.returncode == 0, ours.stderr.decode()
+    assert _normalize(ours.stdout.decode()) == _normalize(theirs.stdout.decode())
