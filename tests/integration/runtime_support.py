@@ -232,11 +232,6 @@ def run_runc(runc_root: str, bundle: str, cid: str, timeout: float = 20) -> Resu
     return Result(p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace"))
 
 
-def host_mount_count() -> int:
-    with open("/proc/self/mountinfo") as f:
-        return sum(1 for _ in f)
-
-
 def kill_quietly(pid: int) -> None:
     try:
         os.kill(pid, signal.SIGKILL)
