@@ -177,11 +177,17 @@ class HoistRuntime:
         pid = 0
         try:
             cg.create()
-            cg.apply(linux_spec.get("resources"))
+            # Device rules wait until the init has made the spec's device nodes (runc
+            # applies them at the same point): mknod needs "m" on what the rules deny.
+            resources = dict(linux_spec.get("resources") or {})
+            device_rules = resources.pop("devices", None)
+            cg.apply(resources)
             plan = _init.prepare(spec, bundle, cg, stdio, exec_mode=False,
                                  cache_dir=os.path.join(self.root, ".seccomp"))
             pid = self._fork(plan, _init.run_init, linux_spec.get("namespaces") or [], None)
             console = self._await_ready(plan, pid)
+            if device_rules:
+                cg.apply({"devices": device_rules})
             hooks = spec.get("hooks") or {}
             for kind in ("prestart", "createRuntime"):
                 if hooks.get(kind):

@@ -492,3 +492,30 @@ def test_rootfs_propagation(env, prop, tag):
         rr = rs.run_runc(env.runc_root, b.dir, cid + "r")
         assert rr.code == 0
         assert ("shared:" in rr.out) == ("shared:" in r.out), (rr.out, r.out)
+
+
+def test_devices_and_bind_options_match_runc(env, tmp_path):
+    src = tmp_path / "data"
+    src.mkdir()
+    (src / "f").write_text("data\n")
+    b, cid, spec = env.bundle(["sh", "-c", "ls -ln /dev/net/tun /dev/fuse | cut -c1-10,35-; "
+                                           "cat /ro/f; touch /ro/g 2>/dev/null; echo ro=$?; "
+                                           "touch /rw/g; echo rw=$?; awk '$5 == \"/ro\" {print $6}' "
+                                           "/proc/self/mountinfo"])
+    spec["linux"]["devices"] = [
+        {"path": "/dev/net/tun", "type": "c", "major": 10, "minor": 200, "fileMode": 0o600, "uid": 0, "gid": 0},
+        {"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229, "fileMode": 0o666}]
+    spec["mounts"] += [
+        {"destination": "/ro", "type": "bind", "source": str(src), "options": ["rbind", "ro", "nosuid", "nodev"]},
+        {"destination": "/rw", "type": "bind", "source": str(src), "options": ["bind", "rw"]}]
+    b.write(spec)
+    r = rs.run_hoist(env.rt_root, b.dir, cid)
+    assert r.code == 0 and r.error == "", r
+    assert "ro=1\nrw=0\n" in r.out and "data\n" in r.out
+    assert r.out.strip().endswith("ro,nosuid,nodev,relatime") or "ro,nosuid,nodev" in r.out
+    # created with mknod (not bound from the host) with the spec's modes
+    assert "crw-------  10, 200" in r.out and "crw-rw-rw-  10, 229" in r.out
+    (src / "g").unlink()
+    if shutil.which("runc"):
+        rr = rs.run_runc(env.runc_root, b.dir, cid + "r")
+        assert rr.out == r.out, (rr.out, r.out)
