@@ -519,3 +519,61 @@ def test_devices_and_bind_options_match_runc(env, tmp_path):
     if shutil.which("runc"):
         rr = rs.run_runc(env.runc_root, b.dir, cid + "r")
         assert rr.out == r.out, (rr.out, r.out)
+
+
+def test_oom_kill_is_visible_in_stats(env):
+    b, cid, spec = env.bundle(["sh", "-c", "x=$(head -c 67108864 /dev/zero | tr '\\0' a); echo survived"])
+    spec["linux"]["resources"]["memory"] = {"limit": 16 << 20}
+    b.write(spec)
+
+    def during(rt, cid, created):
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            st = rt.cgroup(cid).stats()
+            if st.oom_kills:
+                return st.oom_kills
+            if rt.state(cid)["status"] == "stopped":
+                break
+            time.sleep(0.02)
+        return rt.cgroup(cid).stats().oom_kills
+    r = rs.run_hoist(env.rt_root, b.dir, cid, during=during)
+    assert r.extra and r.extra >= 1, r
+    assert "survived" not in r.out
+    _assert_gone(cid)
+
+
+def test_lifecycle_errors_and_delete_before_start(env):
+    b, cid, _ = env.bundle(["true"])
+
+    def before(rt, cid, created):
+        res = {"state": rt.state(cid)["status"]}
+        try:
+            rt.create(cid, b.dir, __import__("hoist.runtime.base", fromlist=["Stdio"]).Stdio(None, None, None))
+        except Exception as e:  # noqa: BLE001
+            res["dup"] = type(e).__name__
+        return res
+
+    def during(rt, cid, created):
+        try:
+            rt.start(cid)
+        except Exception as e:  # noqa: BLE001
+            return type(e).__name__
+    r = rs.run_hoist(env.rt_root, b.dir, cid, before_start=before, during=during)
+    assert r.before == {"state": "created", "dup": "Conflict"}
+    assert r.extra == "Conflict" and r.code == 0
+    # created, never started, deleted: the blocked init goes, and everything with it
+    b, cid, _ = env.bundle(["true"])
+    pid = os.fork()
+    if pid == 0:
+        from hoist.runtime.base import Stdio
+        from hoist.runtime.hoistrt import HoistRuntime
+        rt = HoistRuntime(root=env.rt_root)
+        try:
+            c = rt.create(cid, b.dir, Stdio(None, None, None))
+            rt.delete(cid)
+            os.waitpid(c.pid, 0)
+            os._exit(0 if not os.path.exists(os.path.join(env.rt_root, cid)) else 1)
+        except BaseException:  # noqa: BLE001
+            os._exit(2)
+    assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+    _assert_gone(cid)
