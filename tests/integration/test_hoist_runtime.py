@@ -577,3 +577,19 @@ def test_lifecycle_errors_and_delete_before_start(env):
             os._exit(2)
     assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
     _assert_gone(cid)
+
+
+def test_no_new_privs_and_ambient_caps_match_runc(env):
+    b, cid, spec = env.bundle(["sh", "-c", "grep -E '^(NoNewPrivs|Seccomp|Cap(Eff|Amb|Inh))' /proc/self/status"])
+    caps = ["CAP_NET_BIND_SERVICE", "CAP_CHOWN"]
+    spec["process"]["user"] = {"uid": 1000, "gid": 1000}
+    spec["process"]["noNewPrivileges"] = True
+    spec["process"]["capabilities"] = {k: caps for k in ("bounding", "effective", "permitted",
+                                                         "inheritable", "ambient")}
+    b.write(spec)
+    r = rs.run_hoist(env.rt_root, b.dir, cid)
+    assert r.code == 0 and r.error == "", r
+    assert "NoNewPrivs:\t1" in r.out and "Seccomp:\t2" in r.out
+    assert "CapEff:\t0000000000000401" in r.out and "CapAmb:\t0000000000000401" in r.out
+    if shutil.which("runc"):
+        assert rs.run_runc(env.runc_root, b.dir, cid + "r").out == r.out
