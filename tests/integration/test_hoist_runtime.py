@@ -593,3 +593,29 @@ def test_no_new_privs_and_ambient_caps_match_runc(env):
     assert "CapEff:\t0000000000000401" in r.out and "CapAmb:\t0000000000000401" in r.out
     if shutil.which("runc"):
         assert rs.run_runc(env.runc_root, b.dir, cid + "r").out == r.out
+
+
+def test_stats_read_what_runc_made(env):
+    """runc creates its cgroup at the same cgroupsPath: one stats reader for both."""
+    import subprocess
+    if not shutil.which("runc"):
+        pytest.skip("runc not installed")
+    from hoist.runtime.cgroups import open_cgroup
+    b, cid, _ = env.bundle(["sleep", "30"])
+    rid = cid + "r"
+    subprocess.run(["runc", "--root", env.runc_root, "run", "-d", "-b", b.dir, rid], check=True,
+                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=20)
+    try:
+        cg = open_cgroup(f"/hoist-test/{cid}")
+        st = cg.stats()
+        assert st.memory_limit == 64 << 20 and st.pids_current == 1 and st.pids_limit == 100
+        assert st.memory_usage > 0
+        assert len(cg.pids()) == 1
+        cg.freeze()
+        state = subprocess.run(["runc", "--root", env.runc_root, "state", rid], capture_output=True,
+                               text=True).stdout
+        assert '"status": "paused"' in state
+        cg.thaw()
+    finally:
+        subprocess.run(["runc", "--root", env.runc_root, "delete", "-f", rid], capture_output=True)
+    assert not open_cgroup(f"/hoist-test/{cid}").exists()
