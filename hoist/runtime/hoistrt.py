@@ -26,7 +26,7 @@ from .. import linux
 from ..errors import CannotExecute, CommandNotFound, Conflict, HoistError, InvalidArgument, NotFound
 from . import init as _init
 from .base import Created, Stdio
-from .cgroups import Cgroup, open_cgroup
+from .cgroups import Cgroup, Layout, open_cgroup
 from .validate import validate
 
 DEFAULT_ROOT = "/run/hoist/runtime"
@@ -115,9 +115,15 @@ def _read_all(fd: int) -> bytes:
 class HoistRuntime:
     name = "hoist"
 
-    def __init__(self, root: str = DEFAULT_ROOT) -> None:
+    def __init__(self, root: str = DEFAULT_ROOT, cgroup_layout: Layout | None = None) -> None:
+        """``cgroup_layout`` overrides what /proc/self/mountinfo says (tests run the v2
+        code on a hybrid host's cgroup2 tree this way)."""
         self.root = root
+        self.cgroup_layout = cgroup_layout
         self._pending: dict[str, _Pending] = {}
+
+    def _cgroup(self, path: str) -> Cgroup:
+        return open_cgroup(path, self.cgroup_layout)
 
     # -- state -------------------------------------------------------------------------
     def _dir(self, container_id: str) -> str:
@@ -172,7 +178,7 @@ class HoistRuntime:
         except FileExistsError:
             raise Conflict(f"container {container_id} already exists in runtime hoist") from None
         linux_spec = spec.get("linux") or {}
-        cg = open_cgroup(linux_spec.get("cgroupsPath") or f"/hoist/{container_id}")
+        cg = self._cgroup(linux_spec.get("cgroupsPath") or f"/hoist/{container_id}")
         plan: _init.Plan | None = None
         pid = 0
         try:
@@ -317,7 +323,7 @@ class HoistRuntime:
             raise Conflict(f"container {container_id} is not running")
         spec = dict(self._load_spec(bundle))
         spec["process"] = process
-        cg = open_cgroup(st["cgroups_path"])
+        cg = self._cgroup(st["cgroups_path"])
         plan = _init.prepare(spec, bundle, cg, stdio, exec_mode=True, target_pid=pid,
                              cache_dir=os.path.join(self.root, ".seccomp"))
         pidns = os.open(f"/proc/{pid}/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
@@ -360,11 +366,11 @@ class HoistRuntime:
         st = self._state(container_id)
         if not self._alive_pid(st):
             raise Conflict(f"container {container_id} is not running")
-        open_cgroup(st["cgroups_path"]).freeze()
+        self._cgroup(st["cgroups_path"]).freeze()
 
     def resume(self, container_id: str) -> None:
         st = self._state(container_id)
-        open_cgroup(st["cgroups_path"]).thaw()
+        self._cgroup(st["cgroups_path"]).thaw()
 
     def delete(self, container_id: str) -> None:
         d = self._dir(container_id)
@@ -386,7 +392,7 @@ class HoistRuntime:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        cg = open_cgroup(st["cgroups_path"])
+        cg = self._cgroup(st["cgroups_path"])
         if cg.exists():
             if cg.frozen():
                 cg.thaw()
@@ -408,14 +414,14 @@ class HoistRuntime:
             status = "stopped"
         elif container_id in self._pending:
             status = "created"
-        elif open_cgroup(st["cgroups_path"]).frozen():
+        elif self._cgroup(st["cgroups_path"]).frozen():
             status = "paused"
         else:
             status = "running"
         return {"id": container_id, "pid": pid, "status": status, "bundle": st["bundle"]}
 
     def cgroup(self, container_id: str) -> Cgroup:
-        return open_cgroup(self._state(container_id)["cgroups_path"])
+        return self._cgroup(self._state(container_id)["cgroups_path"])
 
 
 def _rmtree(d: str) -> None:

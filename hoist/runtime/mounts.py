@@ -119,7 +119,7 @@ def _existing_flags(path: str) -> int:
     return out
 
 
-def _mount_one(rootfd: int, m: dict[str, Any], cgroup: Any) -> None:
+def _mount_one(rootfd: int, m: dict[str, Any], cgroup: Any, cgroupns: bool) -> None:
     dest = m.get("destination") or ""
     if not dest.startswith("/"):
         raise InvalidArgument(f"mount destination {dest!r} must be absolute")
@@ -150,7 +150,7 @@ def _mount_one(rootfd: int, m: dict[str, Any], cgroup: Any) -> None:
     try:
         target = _fdpath(fd)
         if typ == "cgroup":
-            _mount_cgroup(target, flags, cgroup)
+            _mount_cgroup(target, flags, cgroup, cgroupns)
         elif is_bind:
             linux.mount(src, target, "", linux.MS_BIND | (flags & linux.MS_REC))
         else:
@@ -165,7 +165,7 @@ def _mount_one(rootfd: int, m: dict[str, Any], cgroup: Any) -> None:
         try:
             target = _fdpath(fd)
             if typ == "cgroup":
-                _populate_cgroup(target, flags, cgroup)
+                _populate_cgroup(target, flags, cgroup, cgroupns)
             elif is_bind and extra:
                 # A bind ignores flags on creation: remount to apply them, keeping the
                 # flags the source mount has (nosuid/nodev locked there stay).
@@ -177,20 +177,27 @@ def _mount_one(rootfd: int, m: dict[str, Any], cgroup: Any) -> None:
             os.close(fd)
 
 
-def _mount_cgroup(target: str, flags: int, cgroup: Any) -> None:
-    """/sys/fs/cgroup: v2 mounts cgroup2; v1 gets a tmpfs with the container's own
-    directory of each hierarchy bound in (as runc does without a cgroup namespace)."""
+def _mount_cgroup(target: str, flags: int, cgroup: Any, cgroupns: bool) -> None:
+    """/sys/fs/cgroup: v2 mounts cgroup2 (its root is the namespace's, i.e. the
+    container's cgroup) or, without a cgroup namespace, binds the container's own
+    directory so the host tree stays out of sight; v1 gets a tmpfs with the container's
+    directory of each hierarchy bound in (as runc does)."""
     base = linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC
-    if cgroup is None or cgroup.layout.unified:
+    if cgroup is None or (cgroup.layout.unified and cgroupns):
         linux.mount("cgroup2", target, "cgroup2", base | flags)
+    elif cgroup.layout.unified:
+        linux.mount(cgroup.v2, target, "", linux.MS_BIND)
     else:
         linux.mount("tmpfs", target, "tmpfs", base, "mode=755")
 
 
-def _populate_cgroup(target: str, flags: int, cgroup: Any) -> None:
+def _populate_cgroup(target: str, flags: int, cgroup: Any, cgroupns: bool) -> None:
     ro = flags & linux.MS_RDONLY
     base = linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC
-    if cgroup is None or cgroup.layout.unified:
+    if cgroup is None or (cgroup.layout.unified and cgroupns):
+        return
+    if cgroup.layout.unified:
+        linux.mount("", target, "", linux.MS_BIND | linux.MS_REMOUNT | base | ro)
         return
     tfd = os.open(target, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
@@ -303,10 +310,11 @@ def setup_rootfs(rootfs: str, spec: dict[str, Any], cgroup: Any) -> None:
     if parent[1]:
         linux.mount("", parent[0], "", linux.MS_PRIVATE)
     linux.mount(rootfs, rootfs, "", linux.MS_BIND | linux.MS_REC)
+    cgroupns = any(ns.get("type") == "cgroup" for ns in lx.get("namespaces") or [])
     rootfd = os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         for m in spec.get("mounts") or []:
-            _mount_one(rootfd, m, cgroup)
+            _mount_one(rootfd, m, cgroup, cgroupns)
         _make_devices(rootfd, spec)
         _dev_symlinks(rootfd)
     finally:

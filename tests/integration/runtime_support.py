@@ -155,7 +155,7 @@ class Bundle:
 def run_hoist(runtime_root: str, bundle: str, cid: str, timeout: float = 20,
               stdin: bytes = b"", terminal: bool = False,
               during: Callable[..., Any] | None = None, before_start: Callable[..., Any] | None = None,
-              extra_fds: int = 0) -> Result:
+              extra_fds: int = 0, cgroup_layout: Any = None) -> Result:
     """A test monitor: a forked subreaper child calls create/start and waits for init.
     ``before_start``/``during(rt, cid, created)`` run in the monitor; what they return
     (JSON-able) comes back in Result.extra."""
@@ -177,7 +177,7 @@ def run_hoist(runtime_root: str, bundle: str, cid: str, timeout: float = 20,
             for _ in range(extra_fds):  # stray inheritable fds a careless monitor might hold
                 fd = os.open("/", os.O_RDONLY | os.O_DIRECTORY)
                 os.set_inheritable(fd, True)
-            rt = HoistRuntime(root=runtime_root)
+            rt = HoistRuntime(root=runtime_root, cgroup_layout=cgroup_layout)
             created = rt.create(cid, bundle, Stdio(inr, outf.fileno(), errf.fileno(), terminal))
             res["pid"] = created.pid
             res["console"] = created.console is not None

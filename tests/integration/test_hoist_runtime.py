@@ -619,3 +619,39 @@ def test_stats_read_what_runc_made(env):
     finally:
         subprocess.run(["runc", "--root", env.runc_root, "delete", "-f", rid], capture_output=True)
     assert not open_cgroup(f"/hoist-test/{cid}").exists()
+
+
+@pytest.mark.parametrize("cgroupns", [True, False])
+def test_v2_layout_end_to_end(env, cgroupns):
+    """hoist's runtime with the v2 code paths, on the host's (controller-less) cgroup2
+    tree: membership, the container's /sys/fs/cgroup, freeze, removal."""
+    from hoist.runtime import cgroups
+    lay = cgroups.host_layout()
+    if not lay.v2:
+        pytest.skip("no cgroup2 hierarchy")
+    v2 = cgroups.Layout({}, lay.v2, True)
+    b, cid, spec = env.bundle(["sh", "-c", "grep ^0:: /proc/self/cgroup; ls /sys/fs/cgroup | grep -c procs; "
+                                           "sleep 0.3; echo after"])
+    spec["linux"]["resources"] = {}  # no controllers on that tree
+    spec["mounts"] = [m for m in spec["mounts"] if m["destination"] != "/sys/fs/cgroup"] + [
+        {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+         "options": ["ro", "nosuid", "noexec", "nodev"]}]
+    if cgroupns:
+        spec["linux"]["namespaces"].append({"type": "cgroup"})
+    b.write(spec)
+
+    def during(rt, cid, created):
+        rt.pause(cid)
+        st = rt.state(cid)["status"]
+        with open(os.path.join(rt.cgroup(cid).v2, "cgroup.procs")) as f:
+            procs = f.read().split()
+        rt.resume(cid)
+        return [st, str(created.pid) in procs]
+    r = rs.run_hoist(env.rt_root, b.dir, cid, during=during, cgroup_layout=v2)
+    assert r.code == 0 and r.error == "", r
+    assert r.extra == ["paused", True]
+    first = r.out.splitlines()[0]
+    assert first == ("0::/" if cgroupns else f"0::/hoist-test/{cid}")
+    assert r.out.splitlines()[1] == "1"   # the container's own directory, not the host tree's
+    assert r.out.endswith("after\n")
+    assert not cgroups.Cgroup(f"/hoist-test/{cid}", v2).exists()
