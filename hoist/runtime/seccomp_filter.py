@@ -34,6 +34,11 @@ _OPS = {"SCMP_CMP_NE": 1, "SCMP_CMP_LT": 2, "SCMP_CMP_LE": 3, "SCMP_CMP_EQ": 4,
         "SCMP_CMP_GE": 5, "SCMP_CMP_GT": 6, "SCMP_CMP_MASKED_EQ": 7}
 
 
+_ATTR_CTL_OPTIMIZE = 8
+# Bumped whenever the generated program changes for the same profile (disk cache key).
+_PROGRAM_VERSION = b"hoist-seccomp-2\0"
+
+
 class _ArgCmp(ctypes.Structure):
     _fields_ = [("arg", ctypes.c_uint), ("op", ctypes.c_int),
                 ("datum_a", ctypes.c_uint64), ("datum_b", ctypes.c_uint64)]
@@ -114,7 +119,7 @@ def compile_filter(spec: Mapping[str, Any], cache_dir: str | None = None) -> Fil
             flags |= linux.SECCOMP_FILTER_FLAG_SPEC_ALLOW
         elif f != "SECCOMP_FILTER_FLAG_TSYNC":  # one thread: nothing to synchronise
             raise InvalidArgument(f"seccomp: unsupported flag {f!r}")
-    key = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
+    key = hashlib.sha256(_PROGRAM_VERSION + json.dumps(spec, sort_keys=True).encode()).hexdigest()
     prog = _cache.get(key)
     path = os.path.join(cache_dir, key + ".bpf") if cache_dir else ""
     if prog is None and path:
@@ -170,6 +175,10 @@ def _build(spec: Mapping[str, Any]) -> int:
     ctx = lib.seccomp_init(default)
     if not ctx:
         raise InvalidArgument("seccomp: seccomp_init failed")
+    # A binary tree of syscall numbers instead of a linear list: the kernel loads it
+    # about twice as fast (its per-syscall allow cache is computed by running the
+    # filter once per syscall). libseccomp < 2.5 lacks the attribute: linear it is.
+    lib.seccomp_attr_set(ctx, _ATTR_CTL_OPTIMIZE, 2)
     try:
         native = lib.seccomp_arch_native()
         for arch in spec.get("architectures") or []:
