@@ -181,6 +181,7 @@ class HoistRuntime:
         cg = self._cgroup(linux_spec.get("cgroupsPath") or f"/hoist/{container_id}")
         plan: _init.Plan | None = None
         pid = 0
+        console: int | None = None
         try:
             cg.create()
             # Device rules wait until the init has made the spec's device nodes (runc
@@ -206,6 +207,8 @@ class HoistRuntime:
                 json.dump(st, f)
             os.replace(tmp, os.path.join(d, "state.json"))
         except BaseException:
+            if console is not None:
+                os.close(console)
             if pid:
                 try:
                     os.kill(pid, signal.SIGKILL)
@@ -253,13 +256,12 @@ class HoistRuntime:
                 linux.setns(target, linux.CLONE_NEWPID)
             pid = os.fork()
             if pid == 0:
-                code = 1
                 try:
-                    child(plan)
+                    child(plan)  # execs or exits; never returns normally
                 except BaseException as e:  # noqa: BLE001 - the child must never return
                     plan.report_error(e)
                 finally:
-                    os._exit(code)
+                    os._exit(1)
             return pid
         finally:
             if own >= 0:
@@ -273,14 +275,13 @@ class HoistRuntime:
         console = None
         if plan.console_parent is not None:
             console = plan.receive_console()
+        # "R" (ready, now blocked until start) or "E<code>\0<message>" then EOF.
         msg = b""
         while not msg.startswith(b"R"):
             chunk = os.read(plan.err_r, 65536)
             if not chunk:
                 break
             msg += chunk
-            if msg.startswith(b"E"):
-                continue
         if msg.startswith(b"R"):
             return console
         if console is not None:
