@@ -119,11 +119,29 @@ def _existing_flags(path: str) -> int:
     return out
 
 
+# What may be mounted over inside /proc (lxcfs-style files), as runc allows.
+_PROC_ALLOWED = frozenset({"/proc/cpuinfo", "/proc/diskstats", "/proc/meminfo", "/proc/stat",
+                           "/proc/swaps", "/proc/uptime", "/proc/loadavg", "/proc/slabinfo",
+                           "/proc/net/dev", "/proc/sys/kernel/ns_last_pid"})
+
+
+def _check_proc_mount(dest: str, typ: str) -> None:
+    """Nothing but procfs itself (and a few plain files) goes on or under /proc: a
+    mount there could cover or redirect what the runtime relies on (CVE-2019-19921)."""
+    norm = os.path.normpath("/" + dest.lstrip("/"))
+    if norm == "/proc":
+        if typ != "proc":
+            raise InvalidArgument(f"{dest!r} cannot be mounted because it is not of type proc")
+    elif norm.startswith("/proc/") and norm not in _PROC_ALLOWED:
+        raise InvalidArgument(f"{dest!r} cannot be mounted because it is inside /proc")
+
+
 def _mount_one(rootfd: int, m: dict[str, Any], cgroup: Any, cgroupns: bool) -> None:
     dest = m.get("destination") or ""
     if not dest.startswith("/"):
         raise InvalidArgument(f"mount destination {dest!r} must be absolute")
     typ = m.get("type") or ""
+    _check_proc_mount(dest, typ)
     src = m.get("source") or typ or "none"
     flags, prop, data = parse_options(list(m.get("options") or []))
     is_bind = typ == "bind" or bool(flags & linux.MS_BIND)

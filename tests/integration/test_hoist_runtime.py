@@ -655,3 +655,16 @@ def test_v2_layout_end_to_end(env, cgroupns):
     assert r.out.splitlines()[1] == "1"   # the container's own directory, not the host tree's
     assert r.out.endswith("after\n")
     assert not cgroups.Cgroup(f"/hoist-test/{cid}", v2).exists()
+
+
+@pytest.mark.parametrize("dest,typ", [("/proc", "tmpfs"), ("/proc/self", "bind"), ("/proc/sys/kernel", "bind"),
+                                      ("/proc/../proc/1", "bind")])
+def test_mounts_over_proc_refused(env, tmp_path, dest, typ):
+    b, cid, spec = env.bundle(["true"])
+    m = {"destination": dest, "type": typ, "source": str(tmp_path) if typ == "bind" else "tmpfs",
+         "options": ["rbind"] if typ == "bind" else []}
+    spec["mounts"].append(m)
+    b.write(spec)
+    r = rs.run_hoist(env.rt_root, b.dir, cid)
+    assert r.kind == "InvalidArgument" and "/proc" in r.error, r
+    _assert_gone(cid)
