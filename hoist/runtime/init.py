@@ -11,6 +11,7 @@ import errno
 import fcntl
 import os
 import resource
+import signal
 import socket
 import stat
 import struct
@@ -386,8 +387,24 @@ def _exit_with(plan: Plan, e: BaseException) -> None:
     os._exit(127 if isinstance(e, CommandNotFound) else 126 if isinstance(e, CannotExecute) else 1)
 
 
+def _reset_signals() -> None:
+    """Default dispositions, nothing blocked: execve keeps ignored signals ignored and
+    the mask as is, and the monitor is python (SIGPIPE and SIGXFSZ ignored) with
+    whatever its loop blocks or handles. The container must not inherit any of it."""
+    for sig in _SIGNALS:
+        try:
+            signal.signal(sig, signal.SIG_DFL)
+        except (OSError, ValueError):
+            pass
+    signal.pthread_sigmask(signal.SIG_SETMASK, ())
+
+
+_SIGNALS = tuple(s for s in signal.valid_signals() if s not in (signal.SIGKILL, signal.SIGSTOP))
+
+
 def run_init(plan: Plan) -> None:
     """The container's pid 1 until execve. Never returns."""
+    _reset_signals()
     linux.prctl(linux.PR_SET_DUMPABLE, 0)
     _join_cgroup(plan)
     _setup_stdio(plan)
@@ -431,6 +448,7 @@ def run_exec(plan: Plan) -> None:
     """A process joining a running container (docker exec). Never returns."""
     # Non-dumpable until execve: nothing in the container may ptrace us or open our
     # /proc/<pid>/exe (the host python) -- CVE-2019-5736.
+    _reset_signals()
     linux.prctl(linux.PR_SET_DUMPABLE, 0)
     _join_cgroup(plan)
     _setup_stdio(plan)

@@ -177,6 +177,9 @@ def run_hoist(runtime_root: str, bundle: str, cid: str, timeout: float = 20,
             for _ in range(extra_fds):  # stray inheritable fds a careless monitor might hold
                 fd = os.open("/", os.O_RDONLY | os.O_DIRECTORY)
                 os.set_inheritable(fd, True)
+            if extra_fds:  # ... and the signal state a monitor loop might have
+                signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD, signal.SIGTERM})
+                signal.signal(signal.SIGHUP, signal.SIG_IGN)
             rt = HoistRuntime(root=runtime_root, cgroup_layout=cgroup_layout)
             created = rt.create(cid, bundle, Stdio(inr, outf.fileno(), errf.fileno(), terminal))
             res["pid"] = created.pid

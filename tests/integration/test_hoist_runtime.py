@@ -21,7 +21,7 @@ pytestmark = [
 ]
 
 PROBE = ("echo pid=$$; id; hostname; pwd; ls /proc/self/fd | tr '\\n' ' '; echo; "
-         "grep -E '^Cap(Eff|Bnd|Prm|Inh|Amb)' /proc/self/status; "
+         "grep -E '^Cap(Eff|Bnd|Prm|Inh|Amb)' /proc/self/status; grep -E '^Sig(Blk|Ign)' /proc/self/status; "
          "probe; unshare -U true 2>/dev/null; echo unshare=$?; "
          "mount -t tmpfs t /mnt 2>/dev/null; echo mount=$?; "
          "touch /sys/x 2>/dev/null; echo sysw=$?; echo 1 > /proc/sys/kernel/domainname 2>/dev/null; "
@@ -80,6 +80,11 @@ def test_probes_match_runc(env):
     assert "0 1 2 3 \n" in out
     assert "CapEff:\t00000000a80425fb" in out and "CapBnd:\t00000000a80425fb" in out
     assert "CapInh:\t0000000000000000" in out and "CapAmb:\t0000000000000000" in out
+    # nothing the monitor (python ignores SIGPIPE, SIGXFSZ) blocked or ignored leaks in
+    assert "SigBlk:\t0000000000000000" in out
+    ign = int(out.split("SigIgn:\t")[1].split()[0], 16)
+    assert not ign & (1 << (signal.SIGPIPE - 1)) and not ign & (1 << (signal.SIGXFSZ - 1))
+    assert not ign & (1 << (signal.SIGHUP - 1))
     assert "keyctl=Operation not permitted" in out
     assert "unshare=1" in out and "mount=1" in out and "sysw=1" in out and "procsys=1" in out
     assert "Seccomp:\t2" in out and "NoNewPrivs:\t0" in out
