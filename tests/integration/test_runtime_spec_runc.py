@@ -44,9 +44,15 @@ def rootfs(tmp_path_factory):
     return str(root)
 
 
+CRUN = shutil.which("crun")
+_CRUN = [CRUN or "crun"]
+
+
 @pytest.fixture()
 def run(rootfs, tmp_path):
-    def _run(script: str, config: dict | None = None, host_config: dict | None = None):
+    def _run(script: str, config: dict | None = None, host_config: dict | None = None,
+             runtime: list[str] | None = None):
+        runtime = runtime or [RUNC]
         cid = "hoist-spec-test-" + uuid.uuid4().hex[:12]
         (tmp_path / "hostname").write_text("box\n")
         (tmp_path / "hosts").write_text("127.0.0.1 localhost\n")
@@ -62,10 +68,10 @@ def run(rootfs, tmp_path):
         bundle.mkdir(exist_ok=True)
         (bundle / "config.json").write_text(json.dumps(spec))
         try:
-            p = subprocess.run([RUNC, "run", "--bundle", str(bundle), cid],
+            p = subprocess.run([*runtime, "run", "--bundle", str(bundle), cid],
                                stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
         finally:
-            subprocess.run([RUNC, "delete", "-f", cid], capture_output=True, timeout=30)
+            subprocess.run([*runtime, "delete", "-f", cid], capture_output=True, timeout=30)
         return p
     return _run
 
@@ -104,6 +110,24 @@ def test_default_security(run):
     assert "masked=0" in out
     assert "MOUNTED" not in out and "TOUCHED" not in out and "WROTE" not in out
     assert "user=0:0" in out
+
+
+@pytest.mark.skipif(not CRUN, reason="crun not installed")
+def test_crun_accepts_the_same_spec(run):
+    masked = _masked_probe()
+    p = run(f"grep -E '^(CapEff|Seccomp):' /proc/self/status; wc -c < {masked};"
+            " mount -t tmpfs x /mnt && echo MOUNTED; id -G; true",
+            config={"User": "app"}, host_config={"Memory": 64 << 20, "Init": True}, runtime=_CRUN)
+    if b"hybrid mode not supported" in p.stderr:
+        pytest.skip("crun does not run containers on hybrid cgroup v1/v2 hosts")
+    assert p.returncode == 0, p.stderr.decode()
+    out = p.stdout.decode()
+    assert _status(out, "CapEff") == "0000000000000000"  # non-root: nothing effective
+    assert _status(out, "Seccomp") == "2"
+    assert "MOUNTED" not in out
+    assert out.split("\n")[2] == "0" and set(out.split("\n")[3].split()) == {"1000", "2000"}
+    p = run("grep CapEff /proc/self/status", runtime=_CRUN)
+    assert _status(p.stdout.decode(), "CapEff") == "00000000a80425fb"
 
 
 def test_no_new_privileges(run):
