@@ -114,6 +114,8 @@ def generate(inp: SpecInput) -> dict[str, Any]:
                       privileged)
     if hc.get("Devices"):
         raise InvalidArgument("device mappings (--device) are not supported yet")
+    if hc.get("VolumesFrom"):
+        raise InvalidArgument("volumes are not supported yet (--volumes-from)")
     resources = _resources(hc, privileged)  # before any file system work: cheap checks first
 
     args = _list(cfg.get("Entrypoint"), "Entrypoint") + _list(cfg.get("Cmd"), "Cmd")
@@ -174,8 +176,15 @@ def generate(inp: SpecInput) -> dict[str, Any]:
         linux["resources"]["devices"] = [_dev(True)]
     else:
         if not sec.system_paths:
-            linux["maskedPaths"] = list(MASKED_PATHS)
-            linux["readonlyPaths"] = list(READONLY_PATHS)
+            # HostConfig.MaskedPaths/ReadonlyPaths (Engine API) replace the defaults when
+            # given; dockerd fills them in with the defaults at create, so a HostConfig
+            # read back from inspect says the same thing.
+            masked = _paths(hc.get("MaskedPaths"), MASKED_PATHS, "MaskedPaths")
+            readonly = _paths(hc.get("ReadonlyPaths"), READONLY_PATHS, "ReadonlyPaths")
+            if masked:
+                linux["maskedPaths"] = masked
+            if readonly:
+                linux["readonlyPaths"] = readonly
         rules = [dict(r) for r in DEFAULT_DEVICE_RULES]
         for rule in _list(hc.get("DeviceCgroupRules"), "DeviceCgroupRules"):
             rules.append(parse_device_cgroup_rule(rule))
@@ -243,6 +252,16 @@ def _env(cfg: Mapping[str, Any], hostname: str, home: str = "/") -> list[str]:
     if "HOME" not in index:
         env.append(f"HOME={home or '/'}")
     return env
+
+
+def _paths(v: Any, default: tuple[str, ...], what: str) -> list[str]:
+    if v is None:
+        return list(default)
+    paths = _list(v, what)
+    for p in paths:
+        if not p.startswith("/") or ".." in p.split("/"):
+            raise InvalidArgument(f"{what}: {p!r} must be an absolute path without '..'")
+    return paths
 
 
 def _cwd(v: Any) -> str:

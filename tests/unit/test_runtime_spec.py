@@ -277,6 +277,47 @@ def test_bad_security_opt(gen, opt):
         gen(host_config={"SecurityOpt": [opt]})
 
 
+def test_masked_and_readonly_paths_from_host_config(gen):
+    lx = gen(host_config={"MaskedPaths": ["/proc/kcore"], "ReadonlyPaths": []})["linux"]
+    assert lx["maskedPaths"] == ["/proc/kcore"] and "readonlyPaths" not in lx
+    lx = gen(host_config={"MaskedPaths": None})["linux"]
+    assert lx["maskedPaths"] == list(MASKED_PATHS)
+    for bad in (["proc/x"], ["/proc/../etc"], [1]):
+        with pytest.raises(InvalidArgument, match="MaskedPaths"):
+            gen(host_config={"MaskedPaths": bad})
+
+
+def test_volumes_from_rejected(gen):
+    with pytest.raises(InvalidArgument, match="volumes are not supported yet"):
+        gen(host_config={"VolumesFrom": ["other"]})
+
+
+def test_docker_cli_host_config_defaults(gen):
+    """What docker 28's CLI sends for a plain `docker run`: all accepted, Docker's defaults."""
+    hc = {"Binds": None, "ContainerIDFile": "", "LogConfig": {"Type": "", "Config": {}},
+          "NetworkMode": "default", "PortBindings": {}, "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
+          "AutoRemove": True, "VolumeDriver": "", "VolumesFrom": None, "ConsoleSize": [24, 80],
+          "CapAdd": None, "CapDrop": None, "CgroupnsMode": "", "Dns": [], "DnsOptions": [],
+          "DnsSearch": [], "ExtraHosts": None, "GroupAdd": None, "IpcMode": "", "Cgroup": "",
+          "Links": None, "OomScoreAdj": 0, "PidMode": "", "Privileged": False,
+          "PublishAllPorts": False, "ReadonlyRootfs": False, "SecurityOpt": None, "UTSMode": "",
+          "UsernsMode": "", "ShmSize": 0, "Isolation": "", "CpuShares": 0, "Memory": 0,
+          "NanoCpus": 0, "CgroupParent": "", "BlkioWeight": 0, "BlkioWeightDevice": [],
+          "BlkioDeviceReadBps": [], "BlkioDeviceWriteBps": [], "BlkioDeviceReadIOps": [],
+          "BlkioDeviceWriteIOps": [], "CpuPeriod": 0, "CpuQuota": 0, "CpuRealtimePeriod": 0,
+          "CpuRealtimeRuntime": 0, "CpusetCpus": "", "CpusetMems": "", "Devices": [],
+          "DeviceCgroupRules": None, "DeviceRequests": None, "MemoryReservation": 0,
+          "MemorySwap": 0, "MemorySwappiness": None, "OomKillDisable": None, "PidsLimit": None,
+          "Ulimits": None, "CpuCount": 0, "CpuPercent": 0, "IOMaximumIOps": 0,
+          "IOMaximumBandwidth": 0, "MaskedPaths": None, "ReadonlyPaths": None}
+    s = gen({"Cmd": ["sh"], "Env": ["PATH=/usr/bin"], "Tty": False, "OpenStdin": False,
+             "Volumes": None, "WorkingDir": "", "Entrypoint": None, "OnBuild": None,
+             "Labels": {}}, hc)
+    assert s["linux"]["maskedPaths"] == list(MASKED_PATHS)
+    assert s["process"]["capabilities"]["bounding"] == list(DEFAULT_CAPS)
+    assert s["linux"]["resources"]["devices"] == list(DEFAULT_DEVICE_RULES)
+
+
 def test_systempaths_unconfined(gen):
     lx = gen(host_config={"SecurityOpt": ["systempaths=unconfined"]})["linux"]
     assert "maskedPaths" not in lx and "readonlyPaths" not in lx
