@@ -233,25 +233,24 @@ def _env(cfg: Mapping[str, Any], hostname: str, home: str = "/") -> list[str]:
     env = [f"PATH={DEFAULT_PATH}", f"HOSTNAME={hostname}"]
     if cfg.get("Tty"):
         env.append("TERM=xterm")
-    index = {e.split("=", 1)[0]: i for i, e in enumerate(env)}
+    values: dict[str, str] = {}  # insertion-ordered: the defaults first
+    for e in env:
+        key, _, value = e.partition("=")
+        values[key] = value
     for e in _list(cfg.get("Env"), "Env"):
         if "\0" in e:
             raise InvalidArgument(f"invalid environment variable: {e!r}")
-        key = e.split("=", 1)[0]
+        key, eq, value = e.partition("=")
         if not key:
             raise InvalidArgument(f"invalid environment variable: {e!r}")
-        if "=" not in e:
-            continue  # "NAME" alone (unset in the CLI's environment) sets nothing
-        if key in index:
-            env[index[key]] = e
+        if not eq:
+            values.pop(key, None)  # "NAME" alone unsets, as in Docker
         else:
-            index[key] = len(env)
-            env.append(e)
+            values[key] = value  # replaces in place, or appends
     # runc sets HOME from the user's passwd entry when the environment lacks it; doing it
     # here gives the same environment under every runtime.
-    if "HOME" not in index:
-        env.append(f"HOME={home or '/'}")
-    return env
+    values.setdefault("HOME", home or "/")
+    return [f"{k}={v}" for k, v in values.items()]
 
 
 def _paths(v: Any, default: tuple[str, ...], what: str) -> list[str]:

@@ -176,6 +176,7 @@ def test_env_rules(gen):
     assert env == ["PATH=/x", f"HOSTNAME={CID[:12]}", "TERM=vt100", "A=1", "EMPTY=", "HOME=/root"]
     assert "HOME=/home/app" in gen({"User": "app"})["process"]["env"]
     assert gen({"Env": ["HOME=/h"]})["process"]["env"][-1] == "HOME=/h"
+    assert gen({"Env": ["PATH", "B=1"]})["process"]["env"] == [f"HOSTNAME={CID[:12]}", "B=1", "HOME=/root"]
     env = gen({"Tty": True})["process"]["env"]
     assert "TERM=xterm" in env
     assert gen({"Tty": True})["process"]["terminal"] is True
