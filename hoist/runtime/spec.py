@@ -780,32 +780,27 @@ def _depth(dest: str) -> int:
 
 def _mounts(inp: SpecInput, hc: Mapping[str, Any], privileged: bool, init: bool,
             host_ipc: bool) -> list[dict[str, Any]]:
-    user: list[dict[str, Any]] = []
-    for b in _list(hc.get("Binds"), "Binds"):
-        user.append(parse_bind(b))
-    for m in hc.get("Mounts") or ():
-        user.append(_api_mount(m))
+    binds: list[dict[str, Any]] = [parse_bind(b) for b in _list(hc.get("Binds"), "Binds")]
+    tmpfs_mounts: list[dict[str, Any]] = []
     tmpfs = hc.get("Tmpfs") or {}
     if not isinstance(tmpfs, Mapping):
         raise InvalidArgument("HostConfig.Tmpfs must be an object")
     for dest, data in tmpfs.items():
-        user.append(_tmpfs(_clean_dest(dest, f"tmpfs {dest}"), data or "", f"tmpfs {dest}"))
+        tmpfs_mounts.append(_tmpfs(_clean_dest(dest, f"tmpfs {dest}"), data or "", f"tmpfs {dest}"))
+    for m in hc.get("Mounts") or ():
+        mount = _api_mount(m)
+        (binds if mount["type"] == "bind" else tmpfs_mounts).append(mount)
     # Image VOLUME entries are ignored for now: Docker backs each with an anonymous
     # volume, and volumes arrive with a later issue; the directory then simply lives in
     # the container's writable layer.
     seen: set[str] = set()
-    for m in user:
+    for m in binds + tmpfs_mounts:
         if m["destination"] in seen:
             raise InvalidArgument(f"Duplicate mount point: {m['destination']}")
         seen.add(m["destination"])
 
     ro_files = bool(hc.get("ReadonlyRootfs"))
     engine = []
-    if init:  # Docker lists it before the engine's /etc files
-        if INIT_PATH in seen:
-            raise InvalidArgument(f"Duplicate mount point: {INIT_PATH}")
-        engine.append({"destination": INIT_PATH, "type": "bind", "source": INIT_SOURCE,
-                       "options": ["bind", "ro", "rprivate"]})
     for dest, src in (("/etc/resolv.conf", inp.resolv_conf_path),
                       ("/etc/hostname", inp.hostname_path),
                       ("/etc/hosts", inp.hosts_path)):
@@ -818,9 +813,15 @@ def _mounts(inp: SpecInput, hc: Mapping[str, Any], privileged: bool, init: bool,
     system = [m for m in _system_mounts(hc, privileged, host_ipc)
               if m["destination"] not in seen
               and not ("/dev" in seen and m["destination"].startswith("/dev/"))]
-    # Parents before children, so a bind under a tmpfs is not hidden by it; the sort is
-    # stable, so same-depth mounts keep their given order.
-    rest = sorted(engine + user, key=lambda m: _depth(m["destination"]))
+    if init:  # Docker adds it to the default mounts, ahead of everything the user asked for
+        if INIT_PATH in seen:
+            raise InvalidArgument(f"Duplicate mount point: {INIT_PATH}")
+        system.append({"destination": INIT_PATH, "type": "bind", "source": INIT_SOURCE,
+                       "options": ["bind", "ro", "rprivate"]})
+    # Docker's order (checked against dockerd): binds, then the engine's /etc files, then
+    # tmpfs mounts, stably sorted so parents come before children — a bind under a
+    # tmpfs is not hidden by it.
+    rest = sorted(binds + engine + tmpfs_mounts, key=lambda m: _depth(m["destination"]))
     return system + rest
 
 

@@ -262,6 +262,15 @@ _CG = "/sys/fs/cgroup"
      {"Memory": 64 << 20, "NanoCpus": 500_000_000, "PidsLimit": 50, "CpuShares": 512},
      f"cat {_CG}/memory/memory.limit_in_bytes {_CG}/cpu/cpu.cfs_quota_us "
      f"{_CG}/cpu/cpu.cfs_period_us {_CG}/cpu/cpu.shares {_CG}/pids/pids.max"),
+    # (dockerd orders same-depth binds by map iteration, so each bind has its own depth)
+    (["-v", "{src}:/data:ro", "-v", "{src}/sub:/data/sub", "--mount",
+      "type=bind,source={src},target=/a/b/c,readonly", "--mount", "type=tmpfs,target=/t,tmpfs-size=65536",
+      "--tmpfs", "/etc/x"],
+     {}, {"Binds": ["{src}:/data:ro", "{src}/sub:/data/sub"],
+          "Mounts": [{"Type": "bind", "Source": "{src}", "Target": "/a/b/c", "ReadOnly": True},
+                     {"Type": "tmpfs", "Target": "/t", "TmpfsOptions": {"SizeBytes": 65536}}],
+          "Tmpfs": {"/etc/x": ""}},
+     "cat /data/f; grep ' /t ' /proc/self/mounts"),
     # (no -t: `runc run` would need a terminal of its own)
     (["--hostname", "probe", "--workdir", "/tmp", "-e", "A=1", "-e", "PATH=/bin"],
      {"Hostname": "probe", "WorkingDir": "/tmp", "Env": ["A=1", "PATH=/bin"]}, {},
@@ -270,6 +279,11 @@ _CG = "/sys/fs/cgroup"
 def test_same_as_dockerd(dockerd, rootfs, run, tmp_path, flags, config, host_config, extra):
     if "Init" in host_config and not os.path.exists(INIT_SOURCE):
         pytest.skip("tini-static not installed")
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True)
+    (src / "f").write_text("data\n")
+    flags = [f.replace("{src}", str(src)) for f in flags]
+    host_config = json.loads(json.dumps(host_config).replace("{src}", str(src)))
     tag = "hoist-spec-cmp:" + uuid.uuid4().hex[:8]
     tar = subprocess.run(["tar", "-C", rootfs, "-c", "."], capture_output=True, check=True).stdout
     dockerd.docker("import", "-", tag, input=tar)
@@ -280,4 +294,5 @@ def test_same_as_dockerd(dockerd, rootfs, run, tmp_path, flags, config, host_con
         dockerd.docker("rmi", "-f", tag, check=False)
     ours = run(f"{_PROBE}; {extra}", config=config, host_config=host_config)
     assert ours.returncode == 0, ours.stderr.decode()
-    assert _normalize(ours.stdout.decode()) == _normalize(theirs.stdout.decode())
+    assert _normalize(ours.stdout.decode()) == _normalize(theirs.stdout.decode()), \
+        (ours.stdout.decode(), theirs.stdout.decode())

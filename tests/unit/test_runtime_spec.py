@@ -126,6 +126,17 @@ def test_default_mounts_in_dockers_order(gen):
                      "options": ["rbind", "rprivate"]}
 
 
+@pytest.mark.skipif(not os.path.isfile(INIT_SOURCE), reason="tini not installed")
+def test_mount_order_with_user_mounts(gen, tmp_path):
+    s = gen(host_config={"Init": True, "Binds": [f"{tmp_path}:/etc/b", f"{tmp_path}:/a"],
+                         "Tmpfs": {"/etc/t": "", "/t": ""},
+                         "Mounts": [{"Type": "tmpfs", "Target": "/m/t"},
+                                    {"Type": "bind", "Source": str(tmp_path), "Target": "/z"}]})
+    assert [m["destination"] for m in s["mounts"]][6:] == [
+        "/dev/shm", INIT_PATH, "/a", "/z", "/t", "/etc/b", "/etc/resolv.conf", "/etc/hostname",
+        "/etc/hosts", "/etc/t", "/m/t"]
+
+
 def test_shm_size(gen):
     assert "size=1048576" in _mount(gen(host_config={"ShmSize": 1 << 20}), "/dev/shm")["options"]
 
