@@ -136,6 +136,17 @@ def test_no_new_privileges(run):
     assert _status(p.stdout.decode(), "NoNewPrivs") == "1"
 
 
+def test_seccomp_blocks_what_caps_would_allow(run):
+    # Creating a user namespace needs no capability, only the unshare syscall, which the
+    # default profile allows only with CAP_SYS_ADMIN: so seccomp alone decides here.
+    if subprocess.run(["unshare", "-U", "true"], capture_output=True).returncode != 0:
+        pytest.skip("this host does not allow user namespaces")
+    p = run("unshare -U true && echo USERNS; true")
+    assert b"USERNS" not in p.stdout, p.stderr.decode()
+    p = run("unshare -U true && echo USERNS; true", host_config={"SecurityOpt": ["seccomp=unconfined"]})
+    assert b"USERNS" in p.stdout, p.stderr.decode()
+
+
 def test_seccomp_unconfined_and_custom_profile(run):
     p = run("grep Seccomp: /proc/self/status", host_config={"SecurityOpt": ["seccomp=unconfined"]})
     assert _status(p.stdout.decode(), "Seccomp") == "0"
