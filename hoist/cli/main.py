@@ -21,6 +21,8 @@ COMMAND_MODULES: dict[str, str] = {
     "rmi": "images", "history": "images", "import": "images", "save": "images",
     "load": "images",
     "system": "system", "info": "system", "version": "system", "events": "system",
+    "pull": "distribution", "push": "distribution", "login": "distribution",
+    "logout": "distribution",
 }
 COMMON_COMMANDS = ("images", "version", "info")
 

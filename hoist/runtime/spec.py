@@ -114,6 +114,8 @@ def generate(inp: SpecInput) -> dict[str, Any]:
                       privileged)
     if hc.get("Devices"):
         raise InvalidArgument("device mappings (--device) are not supported yet")
+    if hc.get("VolumesFrom"):
+        raise InvalidArgument("volumes are not supported yet (--volumes-from)")
     resources = _resources(hc, privileged)  # before any file system work: cheap checks first
 
     args = _list(cfg.get("Entrypoint"), "Entrypoint") + _list(cfg.get("Cmd"), "Cmd")
@@ -174,8 +176,15 @@ def generate(inp: SpecInput) -> dict[str, Any]:
         linux["resources"]["devices"] = [_dev(True)]
     else:
         if not sec.system_paths:
-            linux["maskedPaths"] = list(MASKED_PATHS)
-            linux["readonlyPaths"] = list(READONLY_PATHS)
+            # HostConfig.MaskedPaths/ReadonlyPaths (Engine API) replace the defaults when
+            # given; dockerd fills them in with the defaults at create, so a HostConfig
+            # read back from inspect says the same thing.
+            masked = _paths(hc.get("MaskedPaths"), MASKED_PATHS, "MaskedPaths")
+            readonly = _paths(hc.get("ReadonlyPaths"), READONLY_PATHS, "ReadonlyPaths")
+            if masked:
+                linux["maskedPaths"] = masked
+            if readonly:
+                linux["readonlyPaths"] = readonly
         rules = [dict(r) for r in DEFAULT_DEVICE_RULES]
         for rule in _list(hc.get("DeviceCgroupRules"), "DeviceCgroupRules"):
             rules.append(parse_device_cgroup_rule(rule))
@@ -224,25 +233,34 @@ def _env(cfg: Mapping[str, Any], hostname: str, home: str = "/") -> list[str]:
     env = [f"PATH={DEFAULT_PATH}", f"HOSTNAME={hostname}"]
     if cfg.get("Tty"):
         env.append("TERM=xterm")
-    index = {e.split("=", 1)[0]: i for i, e in enumerate(env)}
+    values: dict[str, str] = {}  # insertion-ordered: the defaults first
+    for e in env:
+        key, _, value = e.partition("=")
+        values[key] = value
     for e in _list(cfg.get("Env"), "Env"):
         if "\0" in e:
             raise InvalidArgument(f"invalid environment variable: {e!r}")
-        key = e.split("=", 1)[0]
+        key, eq, value = e.partition("=")
         if not key:
             raise InvalidArgument(f"invalid environment variable: {e!r}")
-        if "=" not in e:
-            continue  # "NAME" alone (unset in the CLI's environment) sets nothing
-        if key in index:
-            env[index[key]] = e
+        if not eq:
+            values.pop(key, None)  # "NAME" alone unsets, as in Docker
         else:
-            index[key] = len(env)
-            env.append(e)
+            values[key] = value  # replaces in place, or appends
     # runc sets HOME from the user's passwd entry when the environment lacks it; doing it
     # here gives the same environment under every runtime.
-    if "HOME" not in index:
-        env.append(f"HOME={home or '/'}")
-    return env
+    values.setdefault("HOME", home or "/")
+    return [f"{k}={v}" for k, v in values.items()]
+
+
+def _paths(v: Any, default: tuple[str, ...], what: str) -> list[str]:
+    if v is None:
+        return list(default)
+    paths = _list(v, what)
+    for p in paths:
+        if not p.startswith("/") or ".." in p.split("/"):
+            raise InvalidArgument(f"{what}: {p!r} must be an absolute path without '..'")
+    return paths
 
 
 def _cwd(v: Any) -> str:
@@ -762,32 +780,27 @@ def _depth(dest: str) -> int:
 
 def _mounts(inp: SpecInput, hc: Mapping[str, Any], privileged: bool, init: bool,
             host_ipc: bool) -> list[dict[str, Any]]:
-    user: list[dict[str, Any]] = []
-    for b in _list(hc.get("Binds"), "Binds"):
-        user.append(parse_bind(b))
-    for m in hc.get("Mounts") or ():
-        user.append(_api_mount(m))
+    binds: list[dict[str, Any]] = [parse_bind(b) for b in _list(hc.get("Binds"), "Binds")]
+    tmpfs_mounts: list[dict[str, Any]] = []
     tmpfs = hc.get("Tmpfs") or {}
     if not isinstance(tmpfs, Mapping):
         raise InvalidArgument("HostConfig.Tmpfs must be an object")
     for dest, data in tmpfs.items():
-        user.append(_tmpfs(_clean_dest(dest, f"tmpfs {dest}"), data or "", f"tmpfs {dest}"))
+        tmpfs_mounts.append(_tmpfs(_clean_dest(dest, f"tmpfs {dest}"), data or "", f"tmpfs {dest}"))
+    for m in hc.get("Mounts") or ():
+        mount = _api_mount(m)
+        (binds if mount["type"] == "bind" else tmpfs_mounts).append(mount)
     # Image VOLUME entries are ignored for now: Docker backs each with an anonymous
     # volume, and volumes arrive with a later issue; the directory then simply lives in
     # the container's writable layer.
     seen: set[str] = set()
-    for m in user:
+    for m in binds + tmpfs_mounts:
         if m["destination"] in seen:
             raise InvalidArgument(f"Duplicate mount point: {m['destination']}")
         seen.add(m["destination"])
 
     ro_files = bool(hc.get("ReadonlyRootfs"))
     engine = []
-    if init:  # Docker lists it before the engine's /etc files
-        if INIT_PATH in seen:
-            raise InvalidArgument(f"Duplicate mount point: {INIT_PATH}")
-        engine.append({"destination": INIT_PATH, "type": "bind", "source": INIT_SOURCE,
-                       "options": ["bind", "ro", "rprivate"]})
     for dest, src in (("/etc/resolv.conf", inp.resolv_conf_path),
                       ("/etc/hostname", inp.hostname_path),
                       ("/etc/hosts", inp.hosts_path)):
@@ -800,9 +813,15 @@ def _mounts(inp: SpecInput, hc: Mapping[str, Any], privileged: bool, init: bool,
     system = [m for m in _system_mounts(hc, privileged, host_ipc)
               if m["destination"] not in seen
               and not ("/dev" in seen and m["destination"].startswith("/dev/"))]
-    # Parents before children, so a bind under a tmpfs is not hidden by it; the sort is
-    # stable, so same-depth mounts keep their given order.
-    rest = sorted(engine + user, key=lambda m: _depth(m["destination"]))
+    if init:  # Docker adds it to the default mounts, ahead of everything the user asked for
+        if INIT_PATH in seen:
+            raise InvalidArgument(f"Duplicate mount point: {INIT_PATH}")
+        system.append({"destination": INIT_PATH, "type": "bind", "source": INIT_SOURCE,
+                       "options": ["bind", "ro", "rprivate"]})
+    # Docker's order (checked against dockerd): binds, then the engine's /etc files, then
+    # tmpfs mounts, stably sorted so parents come before children — a bind under a
+    # tmpfs is not hidden by it.
+    rest = sorted(binds + engine + tmpfs_mounts, key=lambda m: _depth(m["destination"]))
     return system + rest
 
 

@@ -44,9 +44,15 @@ def rootfs(tmp_path_factory):
     return str(root)
 
 
+CRUN = shutil.which("crun")
+_CRUN = [CRUN or "crun"]
+
+
 @pytest.fixture()
 def run(rootfs, tmp_path):
-    def _run(script: str, config: dict | None = None, host_config: dict | None = None):
+    def _run(script: str, config: dict | None = None, host_config: dict | None = None,
+             runtime: list[str] | None = None):
+        runtime = runtime or [RUNC]
         cid = "hoist-spec-test-" + uuid.uuid4().hex[:12]
         (tmp_path / "hostname").write_text("box\n")
         (tmp_path / "hosts").write_text("127.0.0.1 localhost\n")
@@ -62,10 +68,10 @@ def run(rootfs, tmp_path):
         bundle.mkdir(exist_ok=True)
         (bundle / "config.json").write_text(json.dumps(spec))
         try:
-            p = subprocess.run([RUNC, "run", "--bundle", str(bundle), cid],
+            p = subprocess.run([*runtime, "run", "--bundle", str(bundle), cid],
                                stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
         finally:
-            subprocess.run([RUNC, "delete", "-f", cid], capture_output=True, timeout=30)
+            subprocess.run([*runtime, "delete", "-f", cid], capture_output=True, timeout=30)
         return p
     return _run
 
@@ -106,10 +112,39 @@ def test_default_security(run):
     assert "user=0:0" in out
 
 
+@pytest.mark.skipif(not CRUN, reason="crun not installed")
+def test_crun_accepts_the_same_spec(run):
+    masked = _masked_probe()
+    p = run(f"grep -E '^(CapEff|Seccomp):' /proc/self/status; wc -c < {masked};"
+            " mount -t tmpfs x /mnt && echo MOUNTED; id -G; true",
+            config={"User": "app"}, host_config={"Memory": 64 << 20, "Init": True}, runtime=_CRUN)
+    if b"hybrid mode not supported" in p.stderr:
+        pytest.skip("crun does not run containers on hybrid cgroup v1/v2 hosts")
+    assert p.returncode == 0, p.stderr.decode()
+    out = p.stdout.decode()
+    assert _status(out, "CapEff") == "0000000000000000"  # non-root: nothing effective
+    assert _status(out, "Seccomp") == "2"
+    assert "MOUNTED" not in out
+    assert out.split("\n")[2] == "0" and set(out.split("\n")[3].split()) == {"1000", "2000"}
+    p = run("grep CapEff /proc/self/status", runtime=_CRUN)
+    assert _status(p.stdout.decode(), "CapEff") == "00000000a80425fb"
+
+
 def test_no_new_privileges(run):
     p = run("grep NoNewPrivs /proc/self/status",
             host_config={"SecurityOpt": ["no-new-privileges:true"]})
     assert _status(p.stdout.decode(), "NoNewPrivs") == "1"
+
+
+def test_seccomp_blocks_what_caps_would_allow(run):
+    # Creating a user namespace needs no capability, only the unshare syscall, which the
+    # default profile allows only with CAP_SYS_ADMIN: so seccomp alone decides here.
+    if subprocess.run(["unshare", "-U", "true"], capture_output=True).returncode != 0:
+        pytest.skip("this host does not allow user namespaces")
+    p = run("unshare -U true && echo USERNS; true")
+    assert b"USERNS" not in p.stdout, p.stderr.decode()
+    p = run("unshare -U true && echo USERNS; true", host_config={"SecurityOpt": ["seccomp=unconfined"]})
+    assert b"USERNS" in p.stdout, p.stderr.decode()
 
 
 def test_seccomp_unconfined_and_custom_profile(run):
@@ -238,6 +273,15 @@ _CG = "/sys/fs/cgroup"
      {"Memory": 64 << 20, "NanoCpus": 500_000_000, "PidsLimit": 50, "CpuShares": 512},
      f"cat {_CG}/memory/memory.limit_in_bytes {_CG}/cpu/cpu.cfs_quota_us "
      f"{_CG}/cpu/cpu.cfs_period_us {_CG}/cpu/cpu.shares {_CG}/pids/pids.max"),
+    # (dockerd orders same-depth binds by map iteration, so each bind has its own depth)
+    (["-v", "{src}:/data:ro", "-v", "{src}/sub:/data/sub", "--mount",
+      "type=bind,source={src},target=/a/b/c,readonly", "--mount", "type=tmpfs,target=/t,tmpfs-size=65536",
+      "--tmpfs", "/etc/x"],
+     {}, {"Binds": ["{src}:/data:ro", "{src}/sub:/data/sub"],
+          "Mounts": [{"Type": "bind", "Source": "{src}", "Target": "/a/b/c", "ReadOnly": True},
+                     {"Type": "tmpfs", "Target": "/t", "TmpfsOptions": {"SizeBytes": 65536}}],
+          "Tmpfs": {"/etc/x": ""}},
+     "cat /data/f; grep ' /t ' /proc/self/mounts"),
     # (no -t: `runc run` would need a terminal of its own)
     (["--hostname", "probe", "--workdir", "/tmp", "-e", "A=1", "-e", "PATH=/bin"],
      {"Hostname": "probe", "WorkingDir": "/tmp", "Env": ["A=1", "PATH=/bin"]}, {},
@@ -246,6 +290,11 @@ _CG = "/sys/fs/cgroup"
 def test_same_as_dockerd(dockerd, rootfs, run, tmp_path, flags, config, host_config, extra):
     if "Init" in host_config and not os.path.exists(INIT_SOURCE):
         pytest.skip("tini-static not installed")
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True)
+    (src / "f").write_text("data\n")
+    flags = [f.replace("{src}", str(src)) for f in flags]
+    host_config = json.loads(json.dumps(host_config).replace("{src}", str(src)))
     tag = "hoist-spec-cmp:" + uuid.uuid4().hex[:8]
     tar = subprocess.run(["tar", "-C", rootfs, "-c", "."], capture_output=True, check=True).stdout
     dockerd.docker("import", "-", tag, input=tar)
@@ -256,4 +305,5 @@ def test_same_as_dockerd(dockerd, rootfs, run, tmp_path, flags, config, host_con
         dockerd.docker("rmi", "-f", tag, check=False)
     ours = run(f"{_PROBE}; {extra}", config=config, host_config=host_config)
     assert ours.returncode == 0, ours.stderr.decode()
-    assert _normalize(ours.stdout.decode()) == _normalize(theirs.stdout.decode())
+    assert _normalize(ours.stdout.decode()) == _normalize(theirs.stdout.decode()), \
+        (ours.stdout.decode(), theirs.stdout.decode())

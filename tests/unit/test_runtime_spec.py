@@ -126,6 +126,17 @@ def test_default_mounts_in_dockers_order(gen):
                      "options": ["rbind", "rprivate"]}
 
 
+@pytest.mark.skipif(not os.path.isfile(INIT_SOURCE), reason="tini not installed")
+def test_mount_order_with_user_mounts(gen, tmp_path):
+    s = gen(host_config={"Init": True, "Binds": [f"{tmp_path}:/etc/b", f"{tmp_path}:/a"],
+                         "Tmpfs": {"/etc/t": "", "/t": ""},
+                         "Mounts": [{"Type": "tmpfs", "Target": "/m/t"},
+                                    {"Type": "bind", "Source": str(tmp_path), "Target": "/z"}]})
+    assert [m["destination"] for m in s["mounts"]][6:] == [
+        "/dev/shm", INIT_PATH, "/a", "/z", "/t", "/etc/b", "/etc/resolv.conf", "/etc/hostname",
+        "/etc/hosts", "/etc/t", "/m/t"]
+
+
 def test_shm_size(gen):
     assert "size=1048576" in _mount(gen(host_config={"ShmSize": 1 << 20}), "/dev/shm")["options"]
 
@@ -176,6 +187,7 @@ def test_env_rules(gen):
     assert env == ["PATH=/x", f"HOSTNAME={CID[:12]}", "TERM=vt100", "A=1", "EMPTY=", "HOME=/root"]
     assert "HOME=/home/app" in gen({"User": "app"})["process"]["env"]
     assert gen({"Env": ["HOME=/h"]})["process"]["env"][-1] == "HOME=/h"
+    assert gen({"Env": ["PATH", "B=1"]})["process"]["env"] == [f"HOSTNAME={CID[:12]}", "B=1", "HOME=/root"]
     env = gen({"Tty": True})["process"]["env"]
     assert "TERM=xterm" in env
     assert gen({"Tty": True})["process"]["terminal"] is True
@@ -275,6 +287,47 @@ def test_no_new_privileges(gen, opt, expected):
 def test_bad_security_opt(gen, opt):
     with pytest.raises(InvalidArgument, match="security-opt"):
         gen(host_config={"SecurityOpt": [opt]})
+
+
+def test_masked_and_readonly_paths_from_host_config(gen):
+    lx = gen(host_config={"MaskedPaths": ["/proc/kcore"], "ReadonlyPaths": []})["linux"]
+    assert lx["maskedPaths"] == ["/proc/kcore"] and "readonlyPaths" not in lx
+    lx = gen(host_config={"MaskedPaths": None})["linux"]
+    assert lx["maskedPaths"] == list(MASKED_PATHS)
+    for bad in (["proc/x"], ["/proc/../etc"], [1]):
+        with pytest.raises(InvalidArgument, match="MaskedPaths"):
+            gen(host_config={"MaskedPaths": bad})
+
+
+def test_volumes_from_rejected(gen):
+    with pytest.raises(InvalidArgument, match="volumes are not supported yet"):
+        gen(host_config={"VolumesFrom": ["other"]})
+
+
+def test_docker_cli_host_config_defaults(gen):
+    """What docker 28's CLI sends for a plain `docker run`: all accepted, Docker's defaults."""
+    hc = {"Binds": None, "ContainerIDFile": "", "LogConfig": {"Type": "", "Config": {}},
+          "NetworkMode": "default", "PortBindings": {}, "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
+          "AutoRemove": True, "VolumeDriver": "", "VolumesFrom": None, "ConsoleSize": [24, 80],
+          "CapAdd": None, "CapDrop": None, "CgroupnsMode": "", "Dns": [], "DnsOptions": [],
+          "DnsSearch": [], "ExtraHosts": None, "GroupAdd": None, "IpcMode": "", "Cgroup": "",
+          "Links": None, "OomScoreAdj": 0, "PidMode": "", "Privileged": False,
+          "PublishAllPorts": False, "ReadonlyRootfs": False, "SecurityOpt": None, "UTSMode": "",
+          "UsernsMode": "", "ShmSize": 0, "Isolation": "", "CpuShares": 0, "Memory": 0,
+          "NanoCpus": 0, "CgroupParent": "", "BlkioWeight": 0, "BlkioWeightDevice": [],
+          "BlkioDeviceReadBps": [], "BlkioDeviceWriteBps": [], "BlkioDeviceReadIOps": [],
+          "BlkioDeviceWriteIOps": [], "CpuPeriod": 0, "CpuQuota": 0, "CpuRealtimePeriod": 0,
+          "CpuRealtimeRuntime": 0, "CpusetCpus": "", "CpusetMems": "", "Devices": [],
+          "DeviceCgroupRules": None, "DeviceRequests": None, "MemoryReservation": 0,
+          "MemorySwap": 0, "MemorySwappiness": None, "OomKillDisable": None, "PidsLimit": None,
+          "Ulimits": None, "CpuCount": 0, "CpuPercent": 0, "IOMaximumIOps": 0,
+          "IOMaximumBandwidth": 0, "MaskedPaths": None, "ReadonlyPaths": None}
+    s = gen({"Cmd": ["sh"], "Env": ["PATH=/usr/bin"], "Tty": False, "OpenStdin": False,
+             "Volumes": None, "WorkingDir": "", "Entrypoint": None, "OnBuild": None,
+             "Labels": {}}, hc)
+    assert s["linux"]["maskedPaths"] == list(MASKED_PATHS)
+    assert s["process"]["capabilities"]["bounding"] == list(DEFAULT_CAPS)
+    assert s["linux"]["resources"]["devices"] == list(DEFAULT_DEVICE_RULES)
 
 
 def test_systempaths_unconfined(gen):

@@ -1,0 +1,78 @@
+"""hoist → hoist's own registry server (``hoist registry serve``) → hoist, when the
+registry is present in this checkout (branch ``registry``); skipped otherwise."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from conftest import PY, REPO  # noqa: E402
+from refregistry import free_port  # noqa: E402
+
+
+def _have_registry() -> bool:
+    try:
+        import hoist.registry  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+pytestmark = pytest.mark.skipif(not _have_registry(), reason="hoist registry server not in this checkout")
+
+
+@pytest.fixture(scope="module")
+def hoist_registry(tmp_path_factory):
+    root = tmp_path_factory.mktemp("hoistreg")
+    addr = f"127.0.0.1:{free_port()}"
+    log = open(root / "registry.log", "ab")
+    proc = subprocess.Popen([PY, "-m", "hoist.cli.main", "registry", "serve", "--addr", addr,
+                             "--root", str(root / "data")], stdout=log, stderr=log,
+                            env=dict(os.environ, PYTHONPATH=REPO), start_new_session=True)
+    try:
+        deadline = time.time() + 20
+        while True:
+            try:
+                urllib.request.urlopen(f"http://{addr}/v2/", timeout=1)
+                break
+            except urllib.error.HTTPError:
+                break
+            except OSError:
+                if proc.poll() is not None or time.time() > deadline:
+                    pytest.skip("hoist registry serve did not start: " + open(root / "registry.log").read()[-1000:])
+                time.sleep(0.05)
+        yield addr
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def test_push_pull_round_trip_through_hoist_registry(fresh_hoistd, hoist_registry, tmp_path):
+    hoistd = fresh_hoistd
+    env = dict(os.environ, PYTHONPATH=REPO, DOCKER_CONFIG=str(tmp_path / "cfg"))
+    env.pop("DOCKER_HOST", None)
+
+    def hoist(*args):
+        p = subprocess.run([PY, "-m", "hoist.cli.main", "-H", hoistd.host, *args], capture_output=True,
+                           env=env, timeout=300)
+        assert p.returncode == 0, p.stderr.decode()
+        return p.stdout.decode()
+
+    hoist("image", "bootstrap", "busybox")
+    name = f"{hoist_registry}/hoist/roundtrip:1"
+    hoist("tag", "busybox", name)
+    before = hoist("image", "inspect", "-f", "{{.Id}}", name).strip()
+    assert "1: digest: sha256:" in hoist("push", name)
+    assert "Layer already exists" in hoist("push", name)
+    hoist("rmi", name)
+    hoist("pull", name)
+    assert hoist("image", "inspect", "-f", "{{.Id}}", name).strip() == before
