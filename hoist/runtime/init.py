@@ -268,6 +268,15 @@ def _setup_terminal(plan: Plan, uid: int) -> None:
     if size.get("height") or size.get("width"):
         fcntl.ioctl(slave, termios.TIOCSWINSZ,
                     struct.pack("HHHH", int(size.get("height", 0)), int(size.get("width", 0)), 0, 0))
+    if not plan.exec_mode:
+        # /dev/console is the container's terminal (what runc does): a bind of the
+        # slave onto a file in the /dev tmpfs this init just built.
+        try:
+            fd = os.open("/dev/console", os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
+            os.close(fd)
+            linux.mount(slave_path, "/dev/console", "", linux.MS_BIND)
+        except OSError:
+            pass  # a read-only /dev (no tmpfs in the spec): no console, like runc's warning
     try:
         os.fchown(slave, uid, -1)
     except OSError:

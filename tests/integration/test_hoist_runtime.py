@@ -202,7 +202,7 @@ def test_symlinked_mount_targets_stay_inside(env, tmp_path):
 
 
 def test_terminal(env):
-    b, cid, spec = env.bundle(["sh", "-c", "tty; stty size"])
+    b, cid, spec = env.bundle(["sh", "-c", "tty; stat -c 'console=%t' /dev/console; stty size"])
     spec["process"]["terminal"] = True
     spec["process"]["consoleSize"] = {"height": 33, "width": 101}
     b.write(spec)
@@ -227,6 +227,7 @@ def test_terminal(env):
     r = rs.run_hoist(env.rt_root, b.dir, cid, terminal=True, during=during)
     assert r.code == 0, r
     assert "/dev/pts/0" in r.extra and "33 101" in r.extra, r.extra
+    assert "console=88" in r.extra  # /dev/console is the pty: major 136 (hex 88)
 
 
 def test_exec_pause_resume_stats(env):
