@@ -29,6 +29,8 @@ from ..errors import InvalidArgument, Unavailable
 
 V1_CONTROLLERS = ("cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids")
 V2_CONTROLLERS = ("cpu", "memory", "pids", "cpuset", "io")
+_V1_MOUNT_OPTIONS = frozenset({"rw", "ro", "clone_children", "noprefix", "xattr", "cpuset_v2_mode",
+                               "favordynmods", "none", "all"})
 
 
 @dataclass(frozen=True)
@@ -95,9 +97,11 @@ def detect_layout(mountinfo: str = "/proc/self/mountinfo") -> Layout:
                     v2 = mnt
             elif fstype == "cgroup":
                 for o in opts:
-                    # named hierarchies (name=systemd) hold no controller, but runc puts
-                    # its processes there too: track them the same way
-                    if (o in V1_CONTROLLERS or o.startswith("name=")) and o not in v1:
+                    # every hierarchy, as runc joins them all: controllers (also the ones
+                    # hoist sets nothing in: net_cls, perf_event...) and named ones
+                    # (name=systemd) alike; the rest of the options are mount options
+                    if o not in _V1_MOUNT_OPTIONS and "=" not in o.replace("name=", "") \
+                            and o not in v1:
                         v1[o] = mnt
     if v1:
         return Layout(v1=v1, v2=v2, unified=False)

@@ -19,7 +19,11 @@ MOUNTINFO_HYBRID = """\
 41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
 """
 MOUNTINFO_V2 = "30 23 0:26 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n"
-MOUNTINFO_V1_MERGED = "32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n"
+MOUNTINFO_V1_MERGED = (
+    "32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n"
+    "33 31 0:30 / /sys/fs/cgroup/net_cls,net_prio rw - cgroup cgroup rw,net_cls,net_prio\n"
+    "34 31 0:31 / /sys/fs/cgroup/cpuset rw - cgroup cgroup rw,clone_children,cpuset\n"
+    "35 31 0:32 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,xattr,release_agent=/x,name=systemd\n")
 
 
 def _mi(tmp_path, text):
@@ -40,6 +44,7 @@ def test_detect_v2_and_merged_v1(tmp_path):
     assert cgroups.detect_layout(_mi(tmp_path, MOUNTINFO_V2)) == Layout({}, "/sys/fs/cgroup", True)
     lay = cgroups.detect_layout(_mi(tmp_path, MOUNTINFO_V1_MERGED))
     assert lay.kind == "v1" and lay.v1["cpu"] == lay.v1["cpuacct"] == "/sys/fs/cgroup/cpu,cpuacct"
+    assert sorted(lay.v1) == ["cpu", "cpuacct", "cpuset", "name=systemd", "net_cls", "net_prio"]
 
 
 def test_detect_none(tmp_path):
