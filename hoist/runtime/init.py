@@ -141,6 +141,9 @@ def _check_namespaced(spec: dict[str, Any], wanted: dict[str, str]) -> None:
     errs = []
     if "user" in wanted:
         errs.append("user namespaces are not supported by the hoist runtime yet")
+    if "time" in wanted and not wanted["time"]:
+        # a new time namespace only takes effect for children of the unsharer
+        errs.append("new time namespaces are not supported by the hoist runtime yet")
     if "mount" not in wanted:
         errs.append("a mount namespace is required (mounts, masks and pivot_root are per namespace)")
     if (spec.get("hostname") or spec.get("domainname")) and "uts" not in wanted:
