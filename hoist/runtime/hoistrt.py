@@ -432,3 +432,37 @@ def _rmtree(d: str) -> None:
         os.rmdir(d)
     except FileNotFoundError:
         pass
+
+
+def _main(argv: list[str]) -> int:
+    """``python -m hoist.runtime.hoistrt run [--root DIR] BUNDLE ID``: what ``runc run``
+    does, with this process as the monitor (stdio inherited, exit status passed on)."""
+    import argparse  # noqa: PLC0415 - command-line use only
+    ap = argparse.ArgumentParser(prog="python -m hoist.runtime.hoistrt")
+    ap.add_argument("command", choices=["run"])
+    ap.add_argument("--root", default=DEFAULT_ROOT)
+    ap.add_argument("bundle")
+    ap.add_argument("id")
+    a = ap.parse_args(argv)
+    linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
+    rt = HoistRuntime(a.root)
+    try:
+        created = rt.create(a.id, a.bundle, Stdio(0, 1, 2))
+    except HoistError as e:
+        print(f"hoist-runtime: {e}", file=__import__("sys").stderr)
+        return e.exit_code
+    try:
+        rt.start(a.id)
+    except HoistError as e:
+        print(f"hoist-runtime: {e}", file=__import__("sys").stderr)
+    while True:
+        pid, status = os.waitpid(-1, 0)
+        if pid == created.pid:
+            break
+    rt.delete(a.id)
+    code = os.waitstatus_to_exitcode(status)
+    return 128 - code if code < 0 else code
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main(__import__("sys").argv[1:]))
