@@ -259,6 +259,20 @@ def _enter_namespaces(plan: Plan) -> None:
     plan.ns_fds = []
     if plan.unshare_flags:
         linux.unshare(plan.unshare_flags)
+        if plan.unshare_flags & linux.CLONE_NEWNET:
+            _loopback_up()
+
+
+_SIOCGIFFLAGS, _SIOCSIFFLAGS, _IFF_UP = 0x8913, 0x8914, 0x1
+
+
+def _loopback_up() -> None:
+    """A new network namespace starts with lo down; runc brings it up (its "loopback"
+    network), and programs expect 127.0.0.1 to work even with --network none."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        req = fcntl.ioctl(s.fileno(), _SIOCGIFFLAGS, struct.pack("16sH14x", b"lo", 0))
+        flags = struct.unpack("16sH14x", req)[1]
+        fcntl.ioctl(s.fileno(), _SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | _IFF_UP))
 
 
 def _setup_terminal(plan: Plan, uid: int) -> None:

@@ -30,6 +30,7 @@ PROBE = ("echo pid=$$; id; hostname; pwd; ls /proc/self/fd | tr '\\n' ' '; echo;
          "ls /dev | tr '\\n' ' '; echo; readlink /dev/ptmx; readlink /dev/fd; "
          "grep NoNewPrivs /proc/self/status; grep Seccomp: /proc/self/status; ulimit -n; "
          "head -c 1 /dev/zero | wc -c; echo x > /dev/full 2>/dev/null; echo full=$?; "
+         "ip -o link show lo | grep -c LOWER_UP; ping -c1 -W1 127.0.0.1 >/dev/null 2>&1; echo ping=$?; "
          "ps -o pid,comm | sed -n 2p | tr -s ' '")
 
 
@@ -94,6 +95,7 @@ def test_probes_match_runc(env):
     assert set(devline.split()) >= {"null", "zero", "full", "random", "urandom", "tty", "pts", "shm",
                                     "mqueue", "fd", "stdin", "stdout", "stderr", "ptmx"}
     assert "full=1" in out
+    assert "\n1\nping=" in out  # lo is up in the new network namespace (as runc does it)
     lines = out.splitlines()
     # /proc/keys, /proc/timer_list masked (empty), /sys/firmware an empty tmpfs
     i = lines.index("procsys=1")
