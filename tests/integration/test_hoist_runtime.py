@@ -676,3 +676,31 @@ def test_mounts_over_proc_refused(env, tmp_path, dest, typ):
     r = rs.run_hoist(env.rt_root, b.dir, cid)
     assert r.kind == "InvalidArgument" and "/proc" in r.error, r
     _assert_gone(cid)
+
+
+def test_privileged_spec_matches_runc(env):
+    spec_mod = pytest.importorskip("hoist.runtime.spec")
+    env.n += 1
+    cid = f"hrt{os.getpid()}p{env.n}"
+    b = rs.Bundle(env.base, env.tpl, cid)
+    os.makedirs(os.path.join(b.dir, "rootfs", "mnt"), exist_ok=True)
+    paths = []
+    for name in ("hostname", "hosts", "resolv.conf"):
+        paths.append(os.path.join(b.dir, name))
+        with open(paths[-1], "w") as f:
+            f.write("\n")
+    probe = ("grep -E '^(CapEff|CapBnd|Seccomp):' /proc/self/status; ls /dev | wc -l; "
+             "mount -t tmpfs x /mnt && echo mounted; wc -c < /proc/keys | tr -d ' ' | grep -qv '^0$' && echo unmasked; "
+             "grep -E ' /sys ' /proc/self/mounts | cut -d' ' -f4 | cut -d, -f1; ip -o link show lo | grep -c LOWER_UP")
+    spec = spec_mod.generate(spec_mod.SpecInput(
+        cid + "0" * 40, {"Cmd": ["sh", "-c", probe], "Env": [f"PATH={rs.PATH}"]}, {"Privileged": True},
+        os.path.join(b.dir, "rootfs"), *paths, f"/hoist-test/{cid}"))
+    b.write(spec)
+    r = rs.run_hoist(env.rt_root, b.dir, cid)
+    assert r.code == 0 and r.error == "", r
+    assert "CapEff:\t000001ffffffffff" in r.out or "CapEff:\t000001fffeffffff" in r.out
+    assert "Seccomp:\t0" in r.out and "mounted\n" in r.out and "\nrw\n" in r.out
+    _assert_gone(cid)
+    if shutil.which("runc"):
+        rr = rs.run_runc(env.runc_root, b.dir, cid + "r")
+        assert rr.out == r.out, (rr.out, r.out)
