@@ -381,9 +381,9 @@ def lookup(name: str, env: dict[str, str]) -> str:
             st = os.stat(name)
         except OSError as e:
             raise CommandNotFound(f'exec: "{name}": stat {name}: {os.strerror(e.errno or 0).lower()}') from None
-        if stat.S_ISDIR(st.st_mode):
-            raise CannotExecute(f'exec: "{name}": is a directory')
-        if not st.st_mode & 0o111:
+        # a directory reads "permission denied" too: what runc (Go's LookPath) and so
+        # Docker print
+        if stat.S_ISDIR(st.st_mode) or not st.st_mode & 0o111:
             raise CannotExecute(f'exec: "{name}": permission denied')
         return name
     for d in env.get("PATH", "").split(":"):

@@ -157,7 +157,7 @@ def test_exit_codes_and_signals(env):
 @pytest.mark.parametrize("args,kind,code,msg", [
     (["foo"], "CommandNotFound", 127, 'exec: "foo": executable file not found in $PATH'),
     (["/nope"], "CommandNotFound", 127, 'exec: "/nope": stat /nope: no such file or directory'),
-    (["/etc"], "CannotExecute", 126, 'exec: "/etc": is a directory'),
+    (["/etc"], "CannotExecute", 126, 'exec: "/etc": permission denied'),
     (["/etc/passwd"], "CannotExecute", 126, 'exec: "/etc/passwd": permission denied'),
 ])
 def test_exec_errors(env, args, kind, code, msg):
