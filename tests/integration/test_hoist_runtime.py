@@ -165,6 +165,9 @@ def test_exec_errors(env, args, kind, code, msg):
     r = rs.run_hoist(env.rt_root, b.dir, cid)
     assert (r.kind, r.code, r.error) == (kind, code, msg)
     _assert_gone(cid)
+    if shutil.which("runc"):
+        rr = rs.run_runc(env.runc_root, b.dir, cid + "r")
+        assert msg.replace('"', '\\"') in rr.err  # runc words it the same (its log quotes)
 
 
 def test_cwd_cannot_reach_host_fds(env):
