@@ -31,15 +31,23 @@ from hoist.runtime.cgroups import open_cgroup  # noqa: E402
 from hoist.runtime.hoistrt import HoistRuntime  # noqa: E402
 
 
+PHASES: dict[str, list[float]] = {"create": [], "start": [], "wait": [], "delete": []}
+
+
 def hoist_cycle(rt: HoistRuntime, bundle: str, cid: str, devnull: int) -> float:
     t0 = time.perf_counter()
     c = rt.create(cid, bundle, Stdio(devnull, devnull, devnull))
+    t1 = time.perf_counter()
     rt.start(cid)
+    t2 = time.perf_counter()
     _, status = os.waitpid(c.pid, 0)
+    t3 = time.perf_counter()
     rt.delete(cid)
-    dt = time.perf_counter() - t0
+    t4 = time.perf_counter()
     assert os.waitstatus_to_exitcode(status) == 0
-    return dt
+    for name, a, b in (("create", t0, t1), ("start", t1, t2), ("wait", t2, t3), ("delete", t3, t4)):
+        PHASES[name].append(b - a)
+    return t4 - t0
 
 
 def runc_cycle(root: str, bundle: str, cid: str) -> float:
@@ -83,10 +91,14 @@ def main() -> None:
         rt = HoistRuntime(root=os.path.join(base, "rt"))
         devnull = os.open(os.devnull, os.O_RDWR)
         hoist_cycle(rt, b.dir, "warm", devnull)
+        for v in PHASES.values():
+            v.clear()
         h = [hoist_cycle(rt, b.dir, f"h{i}", devnull) for i in range(a.runs)]
         hm = statistics.median(h) * 1000
         print(f"hoist runtime: create+start+wait+delete of true: median {hm:.1f} ms "
               f"(min {min(h) * 1000:.1f}, n={a.runs})")
+        print("  phases (median ms): " + ", ".join(
+            f"{k} {statistics.median(v) * 1000:.1f}" for k, v in PHASES.items()))
         if shutil.which("runc"):
             root = os.path.join(base, "runc")
             runc_cycle(root, b.dir, "warm")

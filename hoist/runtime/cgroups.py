@@ -271,6 +271,15 @@ class Cgroup:
             self._mkdirs(self.layout.v2, self.v2, cpuset=False, enable=self.layout.unified)
 
     def _mkdirs(self, mnt: str, d: str, cpuset: bool, enable: bool = False) -> None:
+        if not cpuset and not enable:
+            # The common case: the parents exist already and need nothing; one mkdir.
+            try:
+                os.mkdir(d, 0o755)
+                return
+            except FileNotFoundError:
+                pass
+            except FileExistsError:
+                return
         rel = os.path.relpath(d, mnt)
         cur = mnt
         for part in rel.split("/"):
