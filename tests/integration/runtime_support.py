@@ -13,6 +13,12 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
+# Imported here, in the parent: the forked test monitor must not take the import lock
+# (another thread of the test session could hold it at fork time).
+from hoist import linux
+from hoist.runtime.base import Stdio
+from hoist.runtime.hoistrt import HoistRuntime
+
 BUSYBOX = "/usr/bin/busybox"
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DOCKER_CAPS = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD",
@@ -170,9 +176,6 @@ def run_hoist(runtime_root: str, bundle: str, cid: str, timeout: float = 20,
         res: dict[str, Any] = {}
         os.close(rr)
         try:
-            from hoist import linux
-            from hoist.runtime.base import Stdio
-            from hoist.runtime.hoistrt import HoistRuntime
             linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
             for _ in range(extra_fds):  # stray inheritable fds a careless monitor might hold
                 fd = os.open("/", os.O_RDONLY | os.O_DIRECTORY)
