@@ -23,9 +23,16 @@ COMMAND_MODULES: dict[str, str] = {
     "system": "system", "info": "system", "version": "system", "events": "system",
     "pull": "distribution", "push": "distribution", "login": "distribution",
     "logout": "distribution",
+    "run": "containers", "create": "containers", "start": "containers", "ps": "containers",
+    "logs": "containers", "stop": "containers", "restart": "containers", "kill": "containers",
+    "rm": "containers", "wait": "containers", "pause": "containers", "unpause": "containers",
+    "rename": "containers", "top": "containers", "exec": "containers", "attach": "containers",
+    "stats": "containers", "cp": "containers", "diff": "containers", "commit": "containers",
+    "export": "containers", "update": "containers", "port": "containers",
+    "container": "containers",
     "registry": "registry",
 }
-COMMON_COMMANDS = ("images", "version", "info")
+COMMON_COMMANDS = ("run", "exec", "ps", "images", "version", "info")
 
 GLOBAL_FLAGS = (
     Flag("debug", "D", help="Enable debug mode"),
