@@ -20,8 +20,14 @@ DOCKER = "/usr/local/bin/docker" if os.path.exists("/usr/local/bin/docker") else
 
 
 def _has_containers_api(d) -> bool:
-    p = d.hoist("container", "inspect", "hoist-probe-no-such-container", check=False)
-    return b"No such container" in p.stderr
+    from hoist.client.http import Client
+    from hoist.errors import HoistError
+
+    try:
+        Client(d.host, autostart=False).get_json("/containers/hoist-probe-none/json")
+    except HoistError as e:
+        return "No such container" in e.message
+    return True
 
 
 @pytest.fixture(scope="module", params=["dockerd", "hoistd"])

