@@ -10,7 +10,7 @@ ROOT=$PWD
 
 pkgs=(python3-venv python3-dev gcc busybox-static debootstrap iptables tini libseccomp2 runc)
 case "${1:-}" in
-    --test) pkgs+=(docker.io skopeo tmux docker-registry) ;;
+    --test) pkgs+=(docker.io skopeo tmux docker-registry openssl) ;;
     --bench) pkgs+=(docker.io skopeo tmux podman docker-registry) ;;
 esac
 missing=()
