@@ -41,7 +41,8 @@ class OCIRuntimeBinary:
         os.makedirs(self.root, 0o700, exist_ok=True)
         fd, log = tempfile.mkstemp(prefix=".log-", dir=self.root)
         os.close(fd)
-        argv = [self.path, "--root", self.root, "--log", log, "--log-format", "json", *args]
+        argv = [self.path, "--root", self.root, "--log", log, "--log-format", "json",
+                *args]
         null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
         actions = []
         fds = (stdio.stdin, stdio.stdout, stdio.stderr) if stdio else (None, None, None)

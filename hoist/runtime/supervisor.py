@@ -93,13 +93,13 @@ class _Conn:
     def call(self, req: dict[str, Any], timeout: float | None = 30) -> dict[str, Any]:
         try:
             s = self.connect(timeout)
-        except (FileNotFoundError, ConnectionRefusedError):
+        except (FileNotFoundError, ConnectionRefusedError, ConnectionResetError):
             raise self.gone() from None
         with s:
             try:
                 s.sendall(encode(req))
                 return _raise(recv_msg(s))
-            except EOFError:
+            except (EOFError, ConnectionResetError):
                 raise self.gone() from None
 
     def wait(self, key: str | None, timeout: float | None) -> ExitStatus | None:
@@ -108,7 +108,7 @@ class _Conn:
             req["exec"] = key
         try:
             s = self.connect(30)
-        except (FileNotFoundError, ConnectionRefusedError):
+        except (FileNotFoundError, ConnectionRefusedError, ConnectionResetError):
             return self._gone_status(key)
         with s:
             try:
@@ -117,7 +117,7 @@ class _Conn:
                 return ExitStatus.from_dict(_raise(recv_msg(s))["exit"])
             except TimeoutError:
                 return None
-            except EOFError:
+            except (EOFError, ConnectionResetError):
                 return self._gone_status(key)
 
     def _gone_status(self, key: str | None) -> ExitStatus:
@@ -131,12 +131,12 @@ class _Conn:
     def attach(self, req: dict[str, Any]) -> tuple[socket.socket, dict[str, Any]]:
         try:
             s = self.connect(30)
-        except (FileNotFoundError, ConnectionRefusedError):
+        except (FileNotFoundError, ConnectionRefusedError, ConnectionResetError):
             raise self.gone() from None
         try:
             s.sendall(encode(req))
             reply = _raise(recv_msg(s))
-        except EOFError:
+        except (EOFError, ConnectionResetError):
             s.close()
             raise self.gone() from None
         except BaseException:
@@ -258,7 +258,7 @@ class Supervisor:
                 raise errors.Unavailable(f"fork server: {ack['error']}")
             try:
                 info = _raise(recv_msg(mine))
-            except EOFError:
+            except (EOFError, ConnectionResetError):
                 raise errors.HoistError("monitor exited before reporting create") from None
         finally:
             mine.close()
