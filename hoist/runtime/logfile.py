@@ -74,6 +74,9 @@ class LogWriter:
             nl = buf.find(b"\n", start)
             if nl < 0:
                 break
+            while nl + 1 - start > MAX_LINE:
+                self._entry(stream, buf[start:start + MAX_LINE], t)
+                start += MAX_LINE
             self._entry(stream, buf[start:nl + 1], t)
             start = nl + 1
         rest = buf[start:]
