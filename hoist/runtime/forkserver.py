@@ -51,13 +51,13 @@ def serve(sock: socket.socket) -> None:
         if pid == 0:
             _child(sock, cfg, conn_fd)
         os.close(conn_fd)
-        os.waitpid(pid, 0)
-        sock.send(b"{}")
+        sock.send(b"{}")  # the intermediate child is reaped by the kernel (SIGCHLD ignored)
 
 
 def _child(server_sock: socket.socket, cfg: dict, conn_fd: int) -> None:
     code = 1
     try:
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         server_sock.close()
         os.setsid()
         if os.fork():
@@ -88,6 +88,7 @@ def _child(server_sock: socket.socket, cfg: dict, conn_fd: int) -> None:
 
 def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # no zombies, no waitpid on the hot path
     sock = socket.socket(fileno=int(sys.argv[1]))
     serve(sock)
 

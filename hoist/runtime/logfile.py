@@ -140,6 +140,30 @@ def _files(path: str) -> list[str]:
     return list(reversed(rotated)) + ([path] if os.path.exists(path) else [])
 
 
+def _successor(path: str, ino: int) -> int | None:
+    """Open the file that follows the (rotated) file with inode ``ino``."""
+    names = _files(path)  # oldest first
+    inos = []
+    for n in names:
+        try:
+            inos.append(os.stat(n).st_ino)
+        except FileNotFoundError:
+            inos.append(-1)
+    if ino in inos:
+        i = inos.index(ino) + 1
+        if i >= len(names):
+            return None
+        nxt = names[i]
+    else:  # rotated out of the kept files already: continue with the oldest one left
+        if not names:
+            return None
+        nxt = names[0]
+    try:
+        return os.open(nxt, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+
+
 def read_logs(path: str, *, tail: int | None = None, since_ns: int | None = None,
               until_ns: int | None = None, follow: bool = False,
               stop: Callable[[], bool] | None = None,
@@ -209,8 +233,11 @@ def read_logs(path: str, *, tail: int | None = None, since_ns: int | None = None
             except FileNotFoundError:
                 rotated = True
             if rotated:
-                os.close(cur_fd)  # fully drained above
-                cur_fd = None
+                # Fully drained above. Continue with the file written right after this
+                # one: it may already be path.N itself if rotation happened repeatedly.
+                ino = os.fstat(cur_fd).st_ino
+                os.close(cur_fd)
+                cur_fd = _successor(path, ino)
                 pending = b""
                 continue
             if stop is not None and stop():

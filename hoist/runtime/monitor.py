@@ -712,11 +712,13 @@ def run(cfg: dict[str, Any], conn: socket.socket) -> int:
         if dfd is not None:
             os.close(dfd)
         listener.listen(64)
+        t0 = time.time()
         srv.create()
+        create_ms = (time.time() - t0) * 1000
         info = {"container_id": srv.id, "monitor_pid": os.getpid(), "pid": srv.init.pid,
                 "tty": srv.init.tty, "runtime": name, "bundle": srv.bundle}
         write_atomic(os.path.join(state_dir, INFO_FILE), info)
-        conn.sendall(encode(info))
+        conn.sendall(encode(dict(info, runtime_create_ms=create_ms)))
     except BaseException as e:
         try:
             conn.sendall(encode(_error_reply(e)))

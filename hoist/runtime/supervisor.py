@@ -182,6 +182,7 @@ class Monitor:
         self.pid = pid
         self.tty = tty
         self.monitor_pid = monitor_pid
+        self.runtime_create_ms = 0.0  # time runtime.create took inside the monitor
         self._c = _Conn(container_id, state_dir)
 
     def start(self) -> None:
@@ -264,8 +265,10 @@ class Supervisor:
             mine.close()
             if theirs.fileno() >= 0:
                 theirs.close()
-        return Monitor(spec.container_id, spec.state_dir, int(info["pid"]), bool(info["tty"]),
-                       int(info["monitor_pid"]))
+        m = Monitor(spec.container_id, spec.state_dir, int(info["pid"]), bool(info["tty"]),
+                    int(info["monitor_pid"]))
+        m.runtime_create_ms = float(info.get("runtime_create_ms", 0.0))
+        return m
 
     def reconnect(self, container_id: str, state_dir: str) -> Monitor | None:
         """Live restore: a Monitor for a running monitor, or for one whose container exited
