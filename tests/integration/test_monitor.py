@@ -258,6 +258,7 @@ def test_daemon_sigkill_and_reconnect(env, runtime, tmp_path):
         assert m2 is not None and m2.wait(1).code == st.code
     finally:
         sup2.close()
+    assert sup2._proc.poll() is not None  # the fork server went with its "daemon"
 
 
 def _demux_partial(data: bytes):
