@@ -325,3 +325,21 @@ def test_fifty_monitors_pss(env):
             m.kill(signal.SIGKILL)
         for m in ms_list:
             assert m.wait(10).code == 137
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_kill_before_start(env, runtime):
+    m, ms = _new(env, ["sleep", "1000"], runtime)
+    assert m.status()["state"] == "created"
+    m.kill(signal.SIGKILL)
+    assert m.wait(10).code == 137
+    assert _wait_gone(m.monitor_pid) and _gone(m.pid)
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_oom_killed_is_reported(env, runtime):
+    # 64 MiB limit in the spec; tail keeps a newline-free stream in memory until killed
+    m, ms = _new(env, ["sh", "-c", "head -c 300000000 /dev/zero | tail -n 1"], runtime)
+    m.start()
+    st = m.wait(30)
+    assert st.oom_killed, st
