@@ -74,6 +74,11 @@ def measure(n: int = 50, runtime: str = "hoist") -> dict[str, float]:
         if sup is not None:
             sup.close()
         shutil.rmtree(base, ignore_errors=True)
+        for ctrl in os.listdir("/sys/fs/cgroup"):
+            try:
+                os.rmdir(os.path.join("/sys/fs/cgroup", ctrl, "hoist-bench"))
+            except OSError:
+                pass
 
 
 if __name__ == "__main__":
