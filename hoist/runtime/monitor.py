@@ -35,6 +35,7 @@ SOCK_NAME = "monitor.sock"
 EXIT_FILE = "exit.json"
 INFO_FILE = "monitor.json"
 DRAIN_AFTER_EXIT = 2.0      # seconds to wait for output EOF after a process has exited
+CLIENT_LINGER = 30.0        # seconds an attached client may take to read the last output
 CLIENT_BUF_LIMIT = 8 << 20  # stop reading container output while a client lags this much
 STREAM_IDS = {"stdin": 0, "stdout": 1, "stderr": 2}
 
@@ -248,8 +249,9 @@ class MonitorServer:
         while not self._finished():
             timeout = None
             for p in self._procs():
-                if p.status is not None and not p.outs_done:
-                    left = p.exited_at + DRAIN_AFTER_EXIT - time.monotonic()
+                if p.status is not None and (not p.outs_done or p.clients):
+                    left = p.exited_at + (DRAIN_AFTER_EXIT if not p.outs_done else CLIENT_LINGER) \
+                        - time.monotonic()
                     timeout = left if timeout is None else min(timeout, left)
             for key, ev in self.sel.select(None if timeout is None else max(0.0, timeout)):
                 h = self._handlers.get(key.fd)
@@ -259,12 +261,14 @@ class MonitorServer:
                     self._dispatch(key.fd, ev, h)
                 except Exception as e:  # one bad connection must never end the monitor
                     print(f"monitor {self.id}: {type(e).__name__}: {e}", flush=True)
-            if sig_r in self._events:
-                pass
+            now = time.monotonic()
             for p in self._procs():
-                if p.status is not None and not p.outs_done and \
-                        time.monotonic() >= p.exited_at + DRAIN_AFTER_EXIT:
+                if p.status is not None and not p.outs_done and now >= p.exited_at + DRAIN_AFTER_EXIT:
                     self._outputs_done(p)
+                if p.status is not None and p.clients and now >= p.exited_at + CLIENT_LINGER:
+                    # A client that stopped reading must not keep the monitor alive.
+                    for c in list(p.clients):
+                        self._close_client(c)
         listener.close()
 
     def _procs(self) -> list[Proc]:
