@@ -99,7 +99,7 @@ class _Conn:
             try:
                 s.sendall(encode(req))
                 return _raise(recv_msg(s))
-            except (EOFError, ConnectionResetError):
+            except (EOFError, ConnectionResetError, BrokenPipeError):
                 raise self.gone() from None
 
     def wait(self, key: str | None, timeout: float | None) -> ExitStatus | None:
@@ -117,7 +117,7 @@ class _Conn:
                 return ExitStatus.from_dict(_raise(recv_msg(s))["exit"])
             except TimeoutError:
                 return None
-            except (EOFError, ConnectionResetError):
+            except (EOFError, ConnectionResetError, BrokenPipeError):
                 return self._gone_status(key)
 
     def _gone_status(self, key: str | None) -> ExitStatus:
@@ -136,7 +136,7 @@ class _Conn:
         try:
             s.sendall(encode(req))
             reply = _raise(recv_msg(s))
-        except (EOFError, ConnectionResetError):
+        except (EOFError, ConnectionResetError, BrokenPipeError):
             s.close()
             raise self.gone() from None
         except BaseException:
@@ -233,6 +233,10 @@ class Supervisor:
         self.run_dir = run_dir
         os.makedirs(run_dir, 0o700, exist_ok=True)
         self._lock = threading.Lock()
+        self._sock: socket.socket | None = None
+        self._spawn()
+
+    def _spawn(self) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         pkg_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         env = dict(os.environ)
@@ -252,14 +256,22 @@ class Supervisor:
             with self._lock:
                 if self._sock is None:
                     raise errors.Unavailable("supervisor is closed")
-                socket.send_fds(self._sock, [json.dumps(cfg).encode()], [theirs.fileno()])
+                try:
+                    socket.send_fds(self._sock, [json.dumps(cfg).encode()], [theirs.fileno()])
+                except (BrokenPipeError, ConnectionResetError):
+                    # The fork server died (killed?): start a new one; monitors are unaffected.
+                    print(f"hoist: fork server {self._proc.pid} gone "
+                          f"(status {self._proc.poll()}); restarting it", file=sys.stderr, flush=True)
+                    self._sock.close()
+                    self._spawn()
+                    socket.send_fds(self._sock, [json.dumps(cfg).encode()], [theirs.fileno()])
                 theirs.close()
                 ack = json.loads(self._sock.recv(1 << 16) or b'{"error":"fork server gone"}')
             if "error" in ack:
                 raise errors.Unavailable(f"fork server: {ack['error']}")
             try:
                 info = _raise(recv_msg(mine))
-            except (EOFError, ConnectionResetError):
+            except (EOFError, ConnectionResetError, BrokenPipeError):
                 raise errors.HoistError("monitor exited before reporting create") from None
         finally:
             mine.close()

@@ -355,3 +355,16 @@ def test_oom_killed_is_reported(env, runtime):
     m.start()
     st = m.wait(30)
     assert st.oom_killed, st
+
+
+def test_fork_server_restarted_after_it_dies(env):
+    sup = env[2]
+    old = sup._proc
+    old.send_signal(signal.SIGKILL)
+    old.wait()
+    m, ms = _new(env, ["echo", "again"], "runc")
+    assert sup._proc.pid != old.pid
+    s = m.attach(False, True, False)
+    m.start()
+    assert _demux(_read_all(s)) == [(1, b"again\n")]
+    assert m.wait(10).code == 0
