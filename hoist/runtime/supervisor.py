@@ -7,6 +7,19 @@ monitor per container. Every Monitor call is a short request on a new connection
 ``state_dir/monitor.sock`` — the daemon holds no long-lived fd that could keep a
 container or monitor alive. ``attach`` returns the connection itself as the stream.
 When the monitor is gone, ``state_dir/exit.json`` is the truth about how it ended.
+
+Semantics the engine relies on:
+* ``Supervisor.create`` returns once init is created (blocked before execve). A missing
+  or non-executable command is reported by ``Monitor.start`` (CommandNotFound /
+  CannotExecute, as Docker does at start), which also records exit code 127/126.
+* ``attach`` before ``start`` sees all output. Non-tty streams use Docker's 8-byte
+  multiplexed frames, tty streams are raw. With ``stdin=True`` the client's writes reach
+  the container; its SHUT_WR closes the container's stdin when ``stdin_once`` (tty: ^D).
+  The socket reaches EOF when the process's output is done (after its exit).
+* ``wait`` blocks until exit (``None`` on timeout); after the monitor has exited it
+  answers from exit.json. ``status()`` gives created|running|paused|exited.
+* Errors come back as the hoist.errors class the monitor raised (Conflict when the
+  container is not running, NotFound for an unknown exec, ...).
 """
 from __future__ import annotations
 
