@@ -205,7 +205,7 @@ def run_run(ctx: Context, opts: dict[str, Any], args: list[str]) -> int:
         except HoistError as e:
             raise _run_error("run", e) from None
     # The wait goes on its own connection before start, so a fast exit is not missed.
-    waiter = Client(ctx.host, data_root=ctx.data_root)
+    waiter = Client(ctx.host, data_root=ctx.data_root, version=client.api_version)
     condition = "removed" if opts.get("rm") else "next-exit"
     wait_url = waiter._url(_path(cid) + "/wait", {"condition": condition})
     wconn = waiter._connect()
@@ -324,7 +324,7 @@ def run_start(ctx: Context, opts: dict[str, Any], args: list[str]) -> int:
     sock, leftover, multiplexed = streams.hijack(client, _path(ref) + "/attach", params, tty=tty)
     from ..client.http import Client
 
-    waiter = Client(ctx.host, data_root=ctx.data_root)
+    waiter = Client(ctx.host, data_root=ctx.data_root, version=client.api_version)
     wconn = waiter._connect()
     wconn.send_request("POST", waiter._url(_path(ref) + "/wait", {"condition": "next-exit"}),
                        {"User-Agent": "hoist-cli"}, b"")
