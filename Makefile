@@ -27,3 +27,6 @@ test-integration: setup-test
 
 bench: setup-bench
 	.venv/bin/python bench/run.py
+	.venv/bin/python bench/push_pull.py
+	.venv/bin/python bench/registry_throughput.py
+	.venv/bin/python bench/runtime_cycle.py

@@ -114,10 +114,51 @@ def bench_images(engines: list[Engine], base: str, runs: int) -> dict[str, float
     return out
 
 
+def bench_run(engines: list[Engine], base: str, runs: int) -> dict[str, float]:
+    """`run --rm busybox true`, the whole CLI run, for every engine that has busybox."""
+    out = {}
+    for e in engines:
+        if e.run("image", "inspect", "busybox", check=False).returncode != 0:
+            continue
+        args = ["run", "--rm", "--network", "none", "busybox", "true"]
+        if e.name == "docker":
+            args.insert(1, "--pull=never")  # never let a benchmark reach a remote registry
+        e.run(*args)  # warm: first run pays one-off costs in every engine
+        out[e.name] = median_of(lambda: e.time(*args), max(runs, 10))
+    return out
+
+
+def bench_many(engines: list[Engine], base: str, count: int) -> dict[str, dict[str, float]]:
+    """Start `count` detached sleep containers; report the time to start them all."""
+    out: dict[str, dict[str, float]] = {}
+    for e in engines:
+        if e.run("image", "inspect", "busybox", check=False).returncode != 0:
+            continue
+        t0 = time.perf_counter()
+        ids = []
+        for _ in range(count):
+            p = e.run("run", "-d", "--network", "none", "busybox", "sleep", "600")
+            ids.append(p.stdout.decode().strip())
+        elapsed = time.perf_counter() - t0
+        out[e.name] = {"start_all": elapsed}
+        for i in range(0, len(ids), 20):
+            e.run("rm", "-f", *ids[i:i + 20], check=False)
+    return out
+
+
+def share_busybox(engines: list[Engine]) -> None:
+    """Give every engine hoist's busybox image (offline, byte-identical)."""
+    hoist = engines[0]
+    saved = hoist.run("save", "busybox").stdout
+    for e in engines[1:]:
+        subprocess.run([*e.cli, "load"], input=saved, env=e.env, capture_output=True, check=True)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--size-mb", type=int, default=100, help="size of each of the 3 layers")
+    ap.add_argument("--containers", type=int, default=100, help="detached containers to start")
     ap.add_argument("--out", default=os.path.join(HERE, "results", "latest.md"))
     args = ap.parse_args()
     base = tempfile.mkdtemp(prefix="hoist-bench-", dir="/var/tmp")
@@ -125,6 +166,9 @@ def main() -> int:
     try:
         ls = bench_load_save(engines, base, args.runs, args.size_mb)
         im = bench_images(engines, base, args.runs)
+        share_busybox(engines)
+        rr = bench_run(engines, base, args.runs)
+        many = bench_many(engines, base, args.containers)
     finally:
         for p in procs:
             p.stop()
@@ -136,11 +180,17 @@ def main() -> int:
     def row(name: str, vals: dict[str, float]) -> str:
         h = vals["hoist"]
         ratios = ", ".join(f"{k}/hoist = {v / h:.2f}x" for k, v in vals.items() if k != "hoist")
-        return f"| {name} | " + " | ".join(f"{vals[e.name]:.3f}s" for e in engines) + f" | {ratios} |"
+        cells = (f"{vals[e.name]:.3f}s" if e.name in vals else "-" for e in engines)
+        return f"| {name} | " + " | ".join(cells) + f" | {ratios} |"
 
     lines.append(row(f"load 3x{args.size_mb} MB", {k: v["load"] for k, v in ls.items()}))
     lines.append(row(f"save 3x{args.size_mb} MB", {k: v["save"] for k, v in ls.items()}))
     lines.append(row("images (CLI wall time)", im))
+    if "hoist" in rr:
+        lines.append(row("run --rm busybox true (CLI wall time)", rr))
+    if "hoist" in many:
+        lines.append(row(f"start {args.containers} detached sleep containers",
+                         {k: v["start_all"] for k, v in many.items()}))
     text = "\n".join(lines) + "\n"
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:

@@ -22,6 +22,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--pidfile", default=None)
     p.add_argument("--max-layer-size", type=int, default=None,
                    help="largest uncompressed layer or archive accepted, in bytes (default 64 GiB)")
+    p.add_argument("--insecure-registry", action="append", default=[],
+                   help="registry (host[:port] or CIDR) reachable over plain HTTP or unverified TLS")
     p.add_argument("-v", "--version", action="store_true")
     return p.parse_args(argv)
 
@@ -44,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
         _lock_data_root(data_root)  # held (fd kept open) for the life of the process
         engine = Engine.open(data_root, args.snapshotter, args.max_layer_size)
         engine.store.recover()
+        from .distribution.registry import configure_insecure
+        configure_insecure(args.insecure_registry)
         os.makedirs(os.path.dirname(path) or ".", mode=0o755, exist_ok=True)
         bind_unix(path)
         old_umask = os.umask(0o117)

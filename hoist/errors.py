@@ -67,3 +67,17 @@ class CannotExecute(HoistError):
 
 class CommandNotFound(HoistError):
     exit_code = 127
+
+
+class Unauthorized(HoistError):
+    """A registry refused our credentials (or we had none); message as Docker prints it."""
+
+    status = 401
+    exit_code = 1
+
+
+class RegistryError(HoistError):
+    """A registry answered with an error we cannot recover from (or did not answer)."""
+
+    status = 500
+    exit_code = 1

@@ -8,10 +8,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-pkgs=(python3-venv python3-dev gcc busybox-static debootstrap iptables)
+pkgs=(python3-venv python3-dev gcc busybox-static debootstrap iptables tini libseccomp2 runc)
 case "${1:-}" in
-    --test) pkgs+=(docker.io skopeo tmux) ;;
-    --bench) pkgs+=(docker.io skopeo tmux podman) ;;
+    --test) pkgs+=(docker.io skopeo tmux docker-registry openssl) ;;
+    --bench) pkgs+=(docker.io skopeo tmux podman docker-registry) ;;
 esac
 missing=()
 for p in "${pkgs[@]}"; do

@@ -34,6 +34,8 @@ def build_router(engine: Engine) -> Router:
     r.add("GET", "/images/{name:.+}/history", api.image_history)
     r.add("GET", "/images/{name:.+}/get", api.image_get)
     r.add("POST", "/images/{name:.+}/tag", api.image_tag)
+    r.add("POST", "/images/{name:.+}/push", api.image_push)
+    r.add("POST", "/auth", api.auth)
     r.add("DELETE", "/images/{name:.+}", api.image_delete)
     r.add("GET", "/containers/json", api.containers_list)
     r.add("POST", "/hoist/images/bootstrap", api.hoist_bootstrap)
@@ -41,9 +43,20 @@ def build_router(engine: Engine) -> Router:
     return r
 
 
-def _message_stream(fn: Any) -> Iterator[bytes]:
+def _registry_auth(req: Request) -> Any:
+    from ..distribution.credentials import AuthConfig
+    return AuthConfig.from_header(req.headers.get("X-Registry-Auth") or "")
+
+
+def _prepend(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
+    yield first
+    yield from rest
+
+
+def _message_stream(fn: Any, raise_early: bool = False) -> Iterator[bytes]:
     """Run ``fn(emit)`` and stream what it emits as Docker JSON messages; an error
-    after the stream started becomes an in-band ``error`` message, as Docker does."""
+    after the stream started becomes an in-band ``error`` message, as Docker does
+    (with ``raise_early``, an error before any message is raised to the caller)."""
     q: queue.SimpleQueue[Any] = queue.SimpleQueue()
     import threading
 
@@ -53,18 +66,25 @@ def _message_stream(fn: Any) -> Iterator[bytes]:
     def run() -> None:
         try:
             fn(emit)
-        except HoistError as e:
-            q.put({"errorDetail": {"message": e.message}, "error": e.message})
         except Exception as e:  # reported in-band; the daemon keeps running
-            q.put({"errorDetail": {"message": str(e)}, "error": str(e)})
+            q.put(e)
         q.put(None)
 
     t = threading.Thread(target=run, daemon=True)
     t.start()
+    started = False
     while True:
         item = q.get()
         if item is None:
+            if not started and raise_early:
+                yield b""
             break
+        if isinstance(item, Exception):
+            if not started and raise_early:
+                raise item
+            msg = item.message if isinstance(item, HoistError) else str(item)
+            item = {"errorDetail": {"message": msg}, "error": msg}
+        started = True
         yield json.dumps(item).encode() + b"\r\n"
 
 
@@ -123,11 +143,7 @@ class _Routes:
             "NEventsListener": 0, "KernelVersion": uname.release,
             "OperatingSystem": _os_name(), "OSVersion": "", "OSType": "linux",
             "Architecture": uname.machine, "IndexServerAddress": "https://index.docker.io/v1/",
-            "RegistryConfig": {"AllowNondistributableArtifactsCIDRs": None,
-                               "AllowNondistributableArtifactsHostnames": None,
-                               "InsecureRegistryCIDRs": ["127.0.0.0/8"], "IndexConfigs": {
-                                   "docker.io": {"Name": "docker.io", "Mirrors": [], "Secure": True,
-                                                 "Official": True}}, "Mirrors": None},
+            "RegistryConfig": _registry_config(),
             "NCPU": os.cpu_count() or 1, "MemTotal": mem, "GenericResources": None,
             "DockerRootDir": self.store.paths.data_root, "HttpProxy": "", "HttpsProxy": "",
             "NoProxy": "", "Name": uname.nodename, "Labels": [], "ExperimentalBuild": False,
@@ -240,8 +256,9 @@ class _Routes:
 
     def images_create(self, req: Request) -> Any:
         if req.arg("fromImage"):
-            raise HoistError("pulling from a registry is not implemented yet in hoist; "
-                             "use `hoist load` or `hoist image bootstrap`")
+            return self._distribution_stream(lambda emit: self._distribution().pull(
+                req.arg("fromImage"), req.arg("tag"), platform=req.arg("platform"),
+                auth=_registry_auth(req), emit=emit))
         src = req.arg("fromSrc")
         if not src:
             raise InvalidArgument("fromImage or fromSrc is required")
@@ -253,6 +270,34 @@ class _Routes:
             with open_url(src) as (url, body):
                 image_id = import_image(self.store, body, source=url, **opts)
         return StreamResponse([json.dumps({"status": image_id}).encode() + b"\r\n"])
+
+    # ------------------------------------------------------------ distribution
+
+    def _distribution(self) -> Any:
+        from ..engine.distribution import DistributionService
+        return DistributionService(self.store, self.images)
+
+    def _distribution_stream(self, fn: Any) -> Any:
+        """Errors before the first message become an HTTP error (Docker's 404 for an
+        unknown manifest); after it they are reported in-band."""
+        stream = _message_stream(fn, raise_early=True)
+        first = next(stream)
+        return StreamResponse(_prepend(first, stream))
+
+    def image_push(self, req: Request) -> Any:
+        name, tag = req.params["name"], req.arg("tag")
+        return self._distribution_stream(lambda emit: self._distribution().push(
+            name, tag, auth=_registry_auth(req), emit=emit))
+
+    def auth(self, req: Request) -> Any:
+        from ..distribution.credentials import AuthConfig
+        body = req.json_body() or {}
+        if not isinstance(body, dict):
+            raise InvalidArgument("invalid auth configuration")
+        auth = AuthConfig(str(body.get("username") or ""), str(body.get("password") or ""),
+                          str(body.get("serveraddress") or ""), str(body.get("identitytoken") or ""),
+                          str(body.get("registrytoken") or ""))
+        return self._distribution().login(auth)
 
     # ------------------------------------------------------------ hoist-specific
 
@@ -271,6 +316,19 @@ class _Routes:
     def hoist_check(self, req: Request) -> Any:
         from ..engine.check import check_store
         return check_store(self.store, repair=req.flag("repair")).to_json()
+
+
+def _registry_config() -> dict[str, Any]:
+    """Docker's RegistryConfig, with the daemon's --insecure-registry values: CIDRs
+    in InsecureRegistryCIDRs, names as insecure IndexConfigs."""
+    from ..distribution.registry import insecure_registries
+    cidrs = ["127.0.0.0/8"] + [r for r in insecure_registries() if "/" in r]
+    index = {"docker.io": {"Name": "docker.io", "Mirrors": [], "Secure": True, "Official": True}}
+    for r in insecure_registries():
+        if "/" not in r:
+            index[r] = {"Name": r, "Mirrors": [], "Secure": False, "Official": False}
+    return {"AllowNondistributableArtifactsCIDRs": None, "AllowNondistributableArtifactsHostnames": None,
+            "InsecureRegistryCIDRs": cidrs, "IndexConfigs": index, "Mirrors": None}
 
 
 def _go_arch() -> str:

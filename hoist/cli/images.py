@@ -695,6 +695,14 @@ def _images_top(ctx: Context, opts: dict[str, Any], args: list[str]) -> int:
     return run_images(ctx, opts, args, called_as="images")
 
 
+def _registry_subcommands() -> list[Command]:
+    """`image pull` and `image push`: the same commands as the top-level ones."""
+    from .distribution import build as build_distribution
+
+    cmds = build_distribution()
+    return [cmds["pull"], cmds["push"]]
+
+
 def build() -> dict[str, Command]:
     """The image commands: the ``image`` group plus docker's top-level shortcuts."""
     def images_cmd(name: str, use: str, run: Any, aliases: tuple[str, ...] = ()) -> Command:
@@ -772,7 +780,7 @@ def build() -> dict[str, Command]:
     group = Command("image", "image COMMAND", "Manage images", args=(0, 0), subcommands=[
         images_cmd("ls", "ls [OPTIONS] [REPOSITORY[:TAG]]", run_images, ("list",)),
         inspect_img(), tag(), rmi("rm", "rm [OPTIONS] IMAGE [IMAGE...]", ("rmi", "remove")),
-        history(), import_(), save(), load(), prune, bootstrap,
+        history(), import_(), save(), load(), prune, bootstrap, *_registry_subcommands(),
     ], category="management")
     return {
         "image": group,

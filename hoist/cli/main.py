@@ -21,12 +21,18 @@ COMMAND_MODULES: dict[str, str] = {
     "rmi": "images", "history": "images", "import": "images", "save": "images",
     "load": "images",
     "system": "system", "info": "system", "version": "system", "events": "system",
-    **dict.fromkeys(("container", "run", "create", "start", "ps", "logs", "stop", "kill",
-                     "restart", "rm", "wait", "top", "stats", "pause", "unpause", "rename",
-                     "exec", "attach", "cp", "diff", "commit", "export", "update", "port"),
-                    "containers"),
+    "pull": "distribution", "push": "distribution", "login": "distribution",
+    "logout": "distribution",
+    "run": "containers", "create": "containers", "start": "containers", "ps": "containers",
+    "logs": "containers", "stop": "containers", "restart": "containers", "kill": "containers",
+    "rm": "containers", "wait": "containers", "pause": "containers", "unpause": "containers",
+    "rename": "containers", "top": "containers", "exec": "containers", "attach": "containers",
+    "stats": "containers", "cp": "containers", "diff": "containers", "commit": "containers",
+    "export": "containers", "update": "containers", "port": "containers",
+    "container": "containers",
+    "registry": "registry",
 }
-COMMON_COMMANDS = ("images", "version", "info")
+COMMON_COMMANDS = ("run", "exec", "ps", "images", "version", "info")
 
 GLOBAL_FLAGS = (
     Flag("debug", "D", help="Enable debug mode"),

@@ -1,176 +1,212 @@
-"""Stream plumbing for container commands: hijacked connections and Docker's
-multiplexed stdout/stderr framing.
+"""Attach plumbing for the container commands: hijacked connections, Docker's
+multiplexed stream, raw terminals and detach keys.
 
-A hijacked request (attach, exec start) turns the HTTP connection into a raw
-bidirectional byte stream after the response head. When the container has no tty the
-daemon frames its output: one byte stream type (0 stdin, 1 stdout, 2 stderr), three
-zero bytes, a big-endian uint32 length, then the payload.
+The Engine API answers attach and exec-start by turning the HTTP connection into a
+bidirectional byte pipe (``101 UPGRADED``). Without a TTY the daemon frames output as
+8-byte headers (stream type, three zero bytes, big-endian length) followed by the
+payload; with a TTY it sends raw bytes. Everything here is stdlib C modules only
+(select, termios) so that `run` pays nothing for the plumbing it does not use.
 """
 from __future__ import annotations
 
 import os
+import select
 TYPE_CHECKING = False
-if TYPE_CHECKING:  # typing costs milliseconds at every CLI start
-    from typing import Any, Callable
+if TYPE_CHECKING:
+    from typing import Any
 
-_CHUNK = 32 * 1024
+from ..errors import HoistError
 
-
-class Hijacked:
-    """The raw socket of an upgraded connection plus what was read past the head."""
-
-    def __init__(self, sock: Any, leftover: bytes) -> None:
-        self.sock = sock
-        self._pending = leftover
-
-    def recv(self, n: int = _CHUNK) -> bytes:
-        if self._pending:
-            data, self._pending = self._pending, b""
-            return data
-        try:
-            return self.sock.recv(n)
-        except OSError:
-            return b""
-
-    def send(self, data: bytes) -> None:
-        self.sock.sendall(data)
-
-    def close_write(self) -> None:
-        try:
-            self.sock.shutdown(1)  # SHUT_WR: the container sees EOF on stdin
-        except OSError:
-            pass
-
-    def close(self) -> None:
-        try:
-            self.sock.close()
-        except OSError:
-            pass
+STDIN, STDOUT, STDERR = 0, 1, 2
+DEFAULT_DETACH_KEYS = b"\x10\x11"  # ctrl-p, ctrl-q
 
 
-def hijack(client: Any, path: str, params: Any = None, body: Any = None) -> Hijacked:
-    """POST ``path`` asking for an upgrade to a raw stream (docker's ``Upgrade: tcp``)."""
-    from ..client.http import error_from_response
+class Detached(Exception):
+    """The user typed the detach key sequence."""
+
+
+def hijack(client: Any, path: str, params: Any = None, body: Any = None, *,
+           tty: bool = False) -> tuple[Any, bytes, bool]:
+    """POST ``path`` asking for a protocol upgrade; returns ``(socket, already_read,
+    multiplexed)``. The caller owns the socket. Framing follows the container's (or
+    exec's) TTY setting, as the docker CLI decides it: daemons before API 1.42 label
+    every stream raw."""
+    import json
 
     url = client._url(path, params)
     conn = client._connect()
     headers = {"User-Agent": "hoist-cli", "Connection": "Upgrade", "Upgrade": "tcp"}
+    payload = None
     if body is not None:
-        import json
-
-        body = json.dumps(body).encode()
+        payload = json.dumps(body).encode()
         headers["Content-Type"] = "application/json"
-    conn.send_request("POST", url, headers, body)
-    resp = conn.read_response("POST")
-    if resp.status >= 400:
+    else:
+        payload = b""
+    try:
+        conn.send_request("POST", url, headers, payload)
+        resp = conn.read_response("POST")
+    except OSError as e:
+        conn.close()
+        raise HoistError(f"error during attach: {e}") from None
+    if resp.status not in (101, 200):
         data = resp.read()
         conn.close()
-        raise error_from_response(resp.status, resp.reason,
-                                  resp.getheader("Content-Type") or "", data, url)
+        from ..client.http import error_from_response
+
+        raise error_from_response(resp.status, resp.reason, resp.getheader("content-type") or "",
+                                  data, url)
+    multiplexed = not tty
     leftover = bytes(conn._buf)
     conn._buf.clear()
-    return Hijacked(conn.sock, leftover)
-
-
-class Demuxer:
-    """Incremental decoder of the 8-byte-header multiplexed stream."""
-
-    def __init__(self, write_out: Callable[[bytes], None], write_err: Callable[[bytes], None]) -> None:
-        self._buf = bytearray()
-        self._out = write_out
-        self._err = write_err
-
-    def feed(self, data: bytes) -> None:
-        buf = self._buf
-        buf += data
-        while len(buf) >= 8:
-            size = int.from_bytes(buf[4:8], "big")
-            if len(buf) < 8 + size:
-                return
-            kind = buf[0]
-            payload = bytes(buf[8:8 + size])
-            del buf[:8 + size]
-            (self._err if kind == 2 else self._out)(payload)
-
-
-def writer(fd: int) -> Callable[[bytes], None]:
-    def write(data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            n = os.write(fd, view)
-            view = view[n:]
-    return write
-
-
-def copy_output(src: Any, tty: bool, out_fd: int = 1, err_fd: int = 2) -> None:
-    """Copy a hijacked or response stream to the local stdout/stderr until EOF."""
-    w_out, w_err = writer(out_fd), writer(err_fd)
-    dem = None if tty else Demuxer(w_out, w_err)
-    read = src.recv if hasattr(src, "recv") else src.read1
-    while True:
-        data = read(_CHUNK)
-        if not data:
-            return
-        if dem is None:
-            w_out(data)
-        else:
-            dem.feed(data)
+    return conn.sock, leftover, multiplexed
 
 
 def parse_detach_keys(spec: str) -> bytes:
-    """``ctrl-p,ctrl-q`` → b"\\x10\\x11" (docker's term.ToBytes)."""
+    """docker's detach-keys syntax: comma separated ``ctrl-<x>`` or single characters."""
+    if not spec:
+        return DEFAULT_DETACH_KEYS
     out = bytearray()
-    for key in spec.split(","):
-        key = key.strip()
-        if len(key) > 1 and key.startswith("ctrl-"):
-            ch = key[5:].lower()
+    for part in spec.split(","):
+        if part.startswith("ctrl-") and len(part) == 6:
+            ch = part[5]
             codes = {"@": 0, "[": 27, "\\": 28, "]": 29, "^": 30, "_": 31}
-            if len(ch) == 1 and "a" <= ch <= "z":
+            if "a" <= ch <= "z":
                 out.append(ord(ch) - ord("a") + 1)
             elif ch in codes:
                 out.append(codes[ch])
             else:
-                raise ValueError(f"Unknown character: '{key}'")
-        elif len(key) == 1:
-            out.append(ord(key))
+                raise HoistError(f"Unknown character: '{part}'")
+        elif len(part) == 1:
+            out.append(ord(part))
         else:
-            raise ValueError(f"Unknown character: '{key}'")
+            raise HoistError(f"Unknown character: '{part}'")
     return bytes(out)
 
 
-def pump_stdin(conn: Hijacked, in_fd: int, detach: bytes, stop: Any) -> bool:
-    """Forward local stdin to the container until EOF (then half-close) or the detach
-    key sequence (returns True)."""
-    import select
+class Demux:
+    """Incremental parser of the multiplexed stream; writes payloads to fds 1/2."""
 
+    def __init__(self, out_fd: int, err_fd: int) -> None:
+        self.buf = bytearray()
+        self.fds = {0: out_fd, 1: out_fd, 2: err_fd}
+
+    def feed(self, data: bytes) -> None:
+        self.buf += data
+        while len(self.buf) >= 8:
+            size = int.from_bytes(self.buf[4:8], "big")
+            if len(self.buf) < 8 + size:
+                return
+            kind = self.buf[0]
+            payload = bytes(self.buf[8:8 + size])
+            del self.buf[:8 + size]
+            _write_all(self.fds.get(kind, self.fds[1]), payload)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
+def pump(sock: Any, leftover: bytes, multiplexed: bool, *, stdin_fd: int | None,
+         out_fd: int = 1, err_fd: int = 2, detach_keys: bytes | None = None,
+         close_stdin: bool = True) -> None:
+    """Copy the container's output to out/err and, if ``stdin_fd`` is given, our stdin
+    to the container until the daemon closes the stream. Raises Detached when the
+    detach sequence is typed (only checked when ``detach_keys`` is given: a TTY)."""
+    demux = Demux(out_fd, err_fd) if multiplexed else None
+
+    def emit(data: bytes) -> None:
+        if demux is not None:
+            demux.feed(data)
+        else:
+            _write_all(out_fd, data)
+
+    if leftover:
+        emit(leftover)
+    fds = [sock.fileno()]
+    if stdin_fd is not None:
+        fds.append(stdin_fd)
     matched = 0
-    while not stop.is_set():
-        r, _, _ = select.select([in_fd], [], [], 0.2)
-        if not r:
-            continue
+    pending = b""
+    while True:
         try:
-            data = os.read(in_fd, _CHUNK)
-        except OSError:
-            data = b""
-        if not data:
-            conn.close_write()
-            return False
-        if detach:
-            out = bytearray()
-            for b in data:
-                if b == detach[matched]:
-                    matched += 1
-                    if matched == len(detach):
-                        return True
-                    continue
-                if matched:
-                    out += detach[:matched]
-                    matched = 0
-                out.append(b)
-            data = bytes(out)
-        if data:
+            ready, _, _ = select.select(fds, [], [])
+        except InterruptedError:
+            continue
+        if sock.fileno() in ready:
             try:
-                conn.send(data)
-            except OSError:
-                return False
-    return False
+                data = sock.recv(65536)
+            except ConnectionResetError:
+                data = b""
+            if not data:
+                return
+            emit(data)
+        if stdin_fd is not None and stdin_fd in ready:
+            data = os.read(stdin_fd, 65536)
+            if not data:
+                fds.remove(stdin_fd)
+                stdin_fd = None
+                if close_stdin:
+                    try:
+                        import socket as _s
+
+                        sock.shutdown(_s.SHUT_WR)
+                    except OSError:
+                        pass
+                continue
+            if detach_keys:
+                # Hold back a partial detach sequence; send it on if it does not complete.
+                out = bytearray()
+                for b in data:
+                    if b == detach_keys[matched]:
+                        matched += 1
+                        pending += bytes([b])
+                        if matched == len(detach_keys):
+                            raise Detached()
+                        continue
+                    if pending:
+                        out += pending
+                        pending, matched = b"", 0
+                    out.append(b)
+                data = bytes(out)
+            if data:
+                try:
+                    sock.sendall(data)
+                except OSError:
+                    fds.remove(stdin_fd)
+                    stdin_fd = None
+
+
+class RawTerminal:
+    """Puts the local terminal in raw mode for -t and restores it on exit."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.saved: Any = None
+
+    def __enter__(self) -> "RawTerminal":
+        import termios
+        import tty
+
+        try:
+            self.saved = termios.tcgetattr(self.fd)
+            tty.setraw(self.fd)
+        except termios.error:
+            self.saved = None
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.saved is not None:
+            import termios
+
+            termios.tcsetattr(self.fd, termios.TCSADRAIN, self.saved)
+
+
+def terminal_size(fd: int = 1) -> tuple[int, int] | None:
+    try:
+        size = os.get_terminal_size(fd)
+    except OSError:
+        return None
+    return size.lines, size.columns

@@ -138,12 +138,16 @@ class ImageService:
                 continue
             if "label" in filters and not _match_labels(cfg.config.get("Labels") or {}, filters["label"]):
                 continue
+            d = digests.get(rec.id, [])
             if "reference" in filters:
                 t = [x for x in t if any(_ref_match(p, x) for p in filters["reference"])]
                 if not t:
                     continue
+                # Docker filters the digests by the same patterns (a pushed or pulled
+                # image carries one per registry repository).
+                d = [x for x in d if any(_ref_match(p, x.split("@", 1)[0]) for p in filters["reference"])]
             n = len(self.store.containers_using(rec.id)) if with_containers else -1
-            out.append(self.summary(rec, cfg, t, digests.get(rec.id, []), api, containers=n))
+            out.append(self.summary(rec, cfg, t, d, api, containers=n))
         out.sort(key=lambda s: s["Created"], reverse=True)
         return out
 

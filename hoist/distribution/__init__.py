@@ -1,0 +1,1 @@
+"""Registry client: credentials, the token flow, pull and push (OCI distribution spec)."""
