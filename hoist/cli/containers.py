@@ -31,6 +31,8 @@ def _run_error(cmd: str, e: HoistError) -> CommandFailed:
     """How `run`/`create`/`start` report an engine error: 125, or 126/127 when the
     command could not be executed, with docker's wording."""
     text = e.message
+    if cmd == "create":
+        return CommandFailed(text, 1)  # docker 28's create: the daemon's words, status 1
     msg = f"hoist: {text}\n\nRun 'hoist {cmd} --help' for more information"
     low = _daemon_message(e)
     code = 125
@@ -176,7 +178,7 @@ def run_create(ctx: Context, opts: dict[str, Any], args: list[str]) -> int:
 def run_run(ctx: Context, opts: dict[str, Any], args: list[str]) -> int:
     tty = bool(opts.get("tty"))
     if tty and not opts.get("detach") and opts.get("interactive") and not ctx.in_is_terminal():
-        raise CommandFailed("hoist: the input device is not a TTY", 1)
+        raise CommandFailed("the input device is not a TTY", 1)
     cid = _create(ctx, opts, args, "run")
     client = ctx.client()
     if opts.get("detach"):
@@ -311,9 +313,19 @@ class _SignalProxy:
 def run_start(ctx: Context, opts: dict[str, Any], args: list[str]) -> int:
     client = ctx.client()
     if not (opts["attach"] or opts["interactive"]):
-        return _each(ctx, args, lambda ref: client.request("POST", _path(ref) + "/start"))
+        failed = []
+        for ref in args:
+            try:
+                client.request("POST", _path(ref) + "/start")
+                ctx.write(ref + "\n")
+            except HoistError as e:
+                ctx.error(e.message)
+                failed.append(ref)
+        if failed:  # docker 28 closes with a summary line
+            raise CommandFailed(f"Error: failed to start containers: {', '.join(failed)}", 1)
+        return 0
     if len(args) > 1:
-        raise CommandFailed("hoist: you cannot start and attach multiple containers at once", 1)
+        raise CommandFailed("you cannot start and attach multiple containers at once", 1)
     ref = args[0]
     info = _inspect(client, ref)
     tty = bool(info["Config"].get("Tty"))
@@ -658,7 +670,11 @@ def run_rename(ctx: Context, opts: dict[str, Any], args: list[str]) -> int:
     old, new = args
     if not new.strip():
         raise CommandFailed("Error: neither old nor new names may be empty", 1)
-    ctx.client().request("POST", _path(old) + "/rename", {"name": new})
+    try:
+        ctx.client().request("POST", _path(old) + "/rename", {"name": new})
+    except HoistError as e:  # docker 28 adds its own line after the daemon's
+        raise CommandFailed(f"{e.message}\nError: failed to rename container named {old}",
+                            1) from None
     return 0
 
 
@@ -1048,9 +1064,10 @@ def build() -> dict[str, Command]:
             aliases="hoist container ls, hoist container list, hoist container ps, hoist ps")
 
     def simple(name: str, use: str, short: str, run: Any, flags: tuple = (),
-               args: tuple[int, int | None] = (1, None)) -> Command:
+               args: tuple[int, int | None] = (1, None), interspersed: bool = True) -> Command:
         return Command(name, use, short, flags=flags, args=args, run=run,
-                       aliases=f"hoist container {name}, hoist {name}")
+                       aliases=f"hoist container {name}, hoist {name}",
+                       interspersed=interspersed)
 
     stop_flags = (Flag("signal", "s", "string", help="Signal to send to the container"),
                   Flag("time", "t", "string", help="Seconds to wait before killing the container",
@@ -1097,7 +1114,8 @@ def build() -> dict[str, Command]:
             "rename": simple("rename", "rename CONTAINER NEW_NAME", "Rename a container",
                              run_rename, (), (2, 2)),
             "top": simple("top", "top CONTAINER [ps OPTIONS]",
-                          "Display the running processes of a container", run_top, (), (1, None)),
+                          "Display the running processes of a container", run_top, (), (1, None),
+                          interspersed=False),  # ps options after CONTAINER are ps's
             "exec": Command("exec", "exec [OPTIONS] CONTAINER COMMAND [ARG...]",
                             "Execute a command in a running container", flags=(
                                 Flag("detach", "d", help="Detached mode: run command in the background"),

@@ -262,18 +262,19 @@ def build_create_body(opts: dict[str, Any], image: str, cmd: list[str]) -> dict[
     if detach and attach:
         raise InvalidArgument("Conflicting options: -a and -d")
     interactive = bool(opts.get("interactive"))
-    if attach:
-        a_in, a_out, a_err = "stdin" in attach, "stdout" in attach, "stderr" in attach
-    elif detach:
+    # docker's rules: -i implies stdin; no -a means stdout+stderr; -d attaches nothing.
+    a_in = "stdin" in attach or interactive
+    a_out, a_err = ("stdout" in attach, "stderr" in attach) if attach else (True, True)
+    if detach:
         a_in = a_out = a_err = False
-    else:
-        a_in, a_out, a_err = interactive, True, True
 
     env: list[str] = []
     for path in opts.get("env_file") or []:
         env += parse_env_file(path)
     env += [_env_value(e) for e in opts.get("env") or []]
 
+    # Every field below is sent as docker 28's CLI serialises it (a side-by-side capture
+    # test compares the two bodies byte for byte as JSON values).
     config: dict[str, Any] = {
         "Hostname": opts.get("hostname") or "",
         "Domainname": opts.get("domainname") or "",
@@ -283,13 +284,14 @@ def build_create_body(opts: dict[str, Any], image: str, cmd: list[str]) -> dict[
         "AttachStderr": a_err,
         "Tty": bool(opts.get("tty")),
         "OpenStdin": interactive,
-        "StdinOnce": interactive and a_in and not detach,
-        "Env": env,
+        "StdinOnce": interactive and a_in,
+        "Env": env or None,
         "Cmd": cmd or None,
         "Image": image,
-        "Volumes": None,
+        "Volumes": {},
         "WorkingDir": opts.get("workdir") or "",
         "Entrypoint": None,
+        "OnBuild": None,
         "Labels": parse_labels(opts.get("label") or [], opts.get("label_file") or []),
     }
     if opts.get("entrypoint"):
@@ -310,47 +312,60 @@ def build_create_body(opts: dict[str, Any], image: str, cmd: list[str]) -> dict[
             binds.append(bind)
         else:
             volumes[anon] = {}
-    if volumes:
-        config["Volumes"] = volumes
+    config["Volumes"] = volumes
     tmpfs: dict[str, str] = {}
     for t in opts.get("tmpfs") or []:
         path, _, topts = t.partition(":")
         tmpfs[path] = topts
+    swap = opts.get("memory_swap") or ""
     host: dict[str, Any] = {
         "Binds": binds or None,
         "ContainerIDFile": opts.get("cidfile") or "",
+        "LogConfig": {"Type": "", "Config": {}},
         "NetworkMode": opts.get("network") or "default",
-        "RestartPolicy": parse_restart(opts.get("restart") or ""),
+        "PortBindings": {},
+        "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
         "AutoRemove": bool(opts.get("rm")),
-        "CapAdd": opts.get("cap_add") or None,
-        "CapDrop": opts.get("cap_drop") or None,
+        "VolumeDriver": "", "VolumesFrom": None,
+        "ConsoleSize": console_size() if opts.get("tty") else [0, 0],
+        "CapAdd": _caps(opts.get("cap_add") or []),
+        "CapDrop": _caps(opts.get("cap_drop") or []),
+        "CgroupnsMode": "", "Dns": [], "DnsOptions": [], "DnsSearch": [], "ExtraHosts": None,
         "GroupAdd": opts.get("group_add") or None,
+        "IpcMode": "", "Cgroup": "", "Links": None, "OomScoreAdj": 0, "PidMode": "",
         "Privileged": bool(opts.get("privileged")),
+        "PublishAllPorts": False,
         "ReadonlyRootfs": bool(opts.get("read_only")),
         "SecurityOpt": [seccomp_opt(o) for o in opts.get("security_opt") or []] or None,
-        "Tmpfs": tmpfs or None,
-        "Ulimits": [parse_ulimit(u) for u in opts.get("ulimit") or []] or None,
-        "Mounts": [parse_mount(m) for m in opts.get("mount") or []] or None,
-        "DeviceCgroupRules": opts.get("device_cgroup_rule") or None,
+        "UTSMode": "", "UsernsMode": "",
+        "ShmSize": ram_in_bytes(opts["shm_size"]) if opts.get("shm_size") else 0,
+        "Isolation": "",
+        "CpuShares": opts.get("cpu_shares") or 0,
+        "Memory": ram_in_bytes(opts["memory"]) if opts.get("memory") else 0,
+        "NanoCpus": nano_cpus(opts["cpus"]) if opts.get("cpus") else 0,
+        "CgroupParent": "", "BlkioWeight": 0, "BlkioWeightDevice": [],
+        "BlkioDeviceReadBps": [], "BlkioDeviceWriteBps": [], "BlkioDeviceReadIOps": [],
+        "BlkioDeviceWriteIOps": [], "CpuPeriod": 0, "CpuQuota": 0, "CpuRealtimePeriod": 0,
+        "CpuRealtimeRuntime": 0, "CpusetCpus": opts.get("cpuset_cpus") or "", "CpusetMems": "",
+        "Devices": [], "DeviceCgroupRules": opts.get("device_cgroup_rule") or None,
+        "DeviceRequests": None, "MemoryReservation": 0,
+        "MemorySwap": (-1 if swap == "-1" else ram_in_bytes(swap)) if swap else 0,
+        "MemorySwappiness": -1, "OomKillDisable": False,
+        "PidsLimit": opts.get("pids_limit") or 0,
+        "Ulimits": [parse_ulimit(u) for u in opts.get("ulimit") or []],
+        "CpuCount": 0, "CpuPercent": 0, "IOMaximumIOps": 0, "IOMaximumBandwidth": 0,
+        "MaskedPaths": None, "ReadonlyPaths": None,
     }
+    if opts.get("restart"):
+        host["RestartPolicy"] = parse_restart(opts["restart"])
+    if tmpfs:
+        host["Tmpfs"] = tmpfs
+    if opts.get("mount"):
+        host["Mounts"] = [parse_mount(m) for m in opts["mount"]]
     if opts.get("init"):
         host["Init"] = True
     if opts.get("runtime"):
         host["Runtime"] = opts["runtime"]
-    if opts.get("memory"):
-        host["Memory"] = ram_in_bytes(opts["memory"])
-    if opts.get("memory_swap"):
-        host["MemorySwap"] = -1 if opts["memory_swap"] == "-1" else ram_in_bytes(opts["memory_swap"])
-    if opts.get("cpus"):
-        host["NanoCpus"] = nano_cpus(opts["cpus"])
-    if opts.get("cpu_shares"):
-        host["CpuShares"] = opts["cpu_shares"]
-    if opts.get("cpuset_cpus"):
-        host["CpusetCpus"] = opts["cpuset_cpus"]
-    if opts.get("pids_limit"):
-        host["PidsLimit"] = opts["pids_limit"]
-    if opts.get("shm_size"):
-        host["ShmSize"] = ram_in_bytes(opts["shm_size"])
     sysctls = {}
     for s in opts.get("sysctl") or []:
         k, sep, v = s.partition("=")
@@ -360,7 +375,40 @@ def build_create_body(opts: dict[str, Any], image: str, cmd: list[str]) -> dict[
         sysctls[k] = v
     if sysctls:
         host["Sysctls"] = sysctls
-    return {**config, "HostConfig": host, "NetworkingConfig": {"EndpointsConfig": {}}}
+    endpoints: dict[str, Any] = {}
+    if not opts.get("network"):
+        # Without --network docker 28 sends the implicit "default" endpoint; with one (and
+        # no endpoint options, which hoist does not take) it sends none.
+        endpoints["default"] = _EMPTY_ENDPOINT
+    return {**config, "HostConfig": host, "NetworkingConfig": {"EndpointsConfig": endpoints}}
+
+
+_EMPTY_ENDPOINT = {"IPAMConfig": None, "Links": None, "Aliases": None, "MacAddress": "",
+                   "DriverOpts": None, "GwPriority": 0, "NetworkID": "", "EndpointID": "",
+                   "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "",
+                   "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DNSNames": None}
+
+
+def _caps(items: list[str]) -> list[str] | None:
+    """docker 28 normalises capability names: upper case, ``CAP_`` prefix, ``ALL`` kept."""
+    out: list[str] = []
+    for c in items:
+        c = c.strip().upper()
+        if c != "ALL" and not c.startswith("CAP_"):
+            c = "CAP_" + c
+        if c not in out:
+            out.append(c)
+    return out or None
+
+
+def console_size() -> list[int]:
+    """[height, width] of the local terminal (stdout), sent so the container's tty has its
+    size from its first instruction on."""
+    try:
+        size = os.get_terminal_size(1)
+    except OSError:
+        return [0, 0]
+    return [size.lines, size.columns]
 
 
 def _healthcheck(opts: dict[str, Any]) -> dict[str, Any] | None:
