@@ -108,8 +108,8 @@ def _create(ctx: Context, opts: dict[str, Any], args: list[str], cmd_name: str) 
                             "information", 125) from None
     cidfile = opts.get("cidfile")
     if cidfile and os.path.exists(cidfile):
-        raise CommandFailed(f"hoist: container ID file found, make sure the other container "
-                            f"isn't running or delete {cidfile}", 125)
+        raise _run_error(cmd_name, HoistError("container ID file found, make sure the other "
+                                              f"container isn't running or delete {cidfile}"))
     params: dict[str, str] = {}
     if opts.get("name"):
         params["name"] = opts["name"]
@@ -501,9 +501,9 @@ def ps_row(c: dict[str, Any], *, trunc: bool = True, now: float | None = None) -
     if trunc:
         names = [n for n in names if "/" not in n][:1] or names[:1]
     created = int(c.get("Created") or 0)
-    size = ""
-    if "SizeRw" in c or "SizeRootFs" in c:
-        size = human_size_precision(c.get("SizeRw") or 0, 3)
+    # docker's Size() formats SizeRw even when it was not asked for ("0B")
+    size = human_size_precision(c.get("SizeRw") or 0, 3)
+    if True:
         if c.get("SizeRootFs"):
             size += f" (virtual {human_size_precision(c['SizeRootFs'], 3)})"
     labels = ",".join(f"{k}={v}" for k, v in (c.get("Labels") or {}).items())
@@ -524,6 +524,7 @@ def ps_row(c: dict[str, Any], *, trunc: bool = True, now: float | None = None) -
         "Mounts": ",".join(m.get("Name") or m.get("Source", "") for m in c.get("Mounts") or []),
         "Networks": ",".join(sorted((c.get("NetworkSettings") or {}).get("Networks") or {})),
         "LocalVolumes": str(sum(1 for m in c.get("Mounts") or [] if m.get("Driver") == "local")),
+        "Platform": None,  # docker 28: the image platform when the daemon reports it, else null
     }
 
 
@@ -685,7 +686,7 @@ def run_top(ctx: Context, opts: dict[str, Any], args: list[str]) -> int:
 
     lines = ["\t".join(doc.get("Titles") or [])]
     lines += ["\t".join(p) for p in doc.get("Processes") or []]
-    ctx.write(tabwrite("\n".join(lines) + "\n", minwidth=1, padding=3))
+    ctx.write(tabwrite("\n".join(lines) + "\n", minwidth=20, padding=3))  # docker's top writer
     return 0
 
 

@@ -515,3 +515,24 @@ def test_run_rm_removes_and_large_output(daemon):
     assert h.stderr == k.stderr and len(h.stderr) == 300000
     daemon.hoist("run", "--rm", "--name", name, *NET, "busybox", "true")
     assert daemon.hoist("inspect", name, check=False).returncode == 1
+
+
+def test_ps_json_top_and_cidfile_wording_match(daemon, tmp_path):
+    name = "pjt"
+    daemon.hoist("rm", "-f", name, check=False)
+    daemon.hoist("run", "-d", "--name", name, *NET, "busybox", "sleep", "60")
+    try:
+        cid = tmp_path / "cid"
+        cid.write_text("x")
+        for args in (("ps", "--filter", f"name={name}", "--format", "json"),
+                     ("ps", "-s", "--filter", f"name={name}"),
+                     ("top", name),
+                     ("run", "--cidfile", str(cid), *NET, "busybox", "true"),
+                     ("create", "--cidfile", str(cid), "busybox", "true")):
+            h, k = both(daemon, *args)
+            if args[0] == "top":  # the C (cpu %) column may tick between the two calls
+                h.stdout, k.stdout = h.stdout.splitlines()[0], k.stdout.splitlines()[0]
+            assert (h.returncode, _norm(h.stdout, "hoist"), h.stderr.replace(b"hoist", b"docker")) \
+                == (k.returncode, _norm(k.stdout, "docker"), k.stderr), args
+    finally:
+        daemon.hoist("rm", "-f", name, check=False)
