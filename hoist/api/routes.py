@@ -35,9 +35,10 @@ def build_router(engine: Engine) -> Router:
     r.add("GET", "/images/{name:.+}/get", api.image_get)
     r.add("POST", "/images/{name:.+}/tag", api.image_tag)
     r.add("DELETE", "/images/{name:.+}", api.image_delete)
-    r.add("GET", "/containers/json", api.containers_list)
     r.add("POST", "/hoist/images/bootstrap", api.hoist_bootstrap)
     r.add("POST", "/hoist/system/check", api.hoist_check)
+    from .routes_containers import register as register_containers
+    register_containers(r, engine)
     return r
 
 
