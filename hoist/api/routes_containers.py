@@ -9,6 +9,7 @@ import threading
 import time
 from typing import Any, BinaryIO, Iterator
 
+from ..engine.containers.execs import ExecService
 from ..engine.containers.service import ContainerService, _NotModified, _parse_iso
 from ..errors import InvalidArgument
 from .http import EmptyResponse, HijackResponse, JSONResponse, Request, Router, StreamResponse
@@ -35,6 +36,10 @@ def register(r: Router, engine: Any) -> None:
     r.add("POST", "/containers/{id}/resize", api.resize)
     r.add("GET", "/containers/{id}/logs", api.logs)
     r.add("DELETE", "/containers/{id}", api.remove)
+    r.add("POST", "/containers/{id}/exec", api.exec_create)
+    r.add("POST", "/exec/{id}/start", api.exec_start)
+    r.add("POST", "/exec/{id}/resize", api.exec_resize)
+    r.add("GET", "/exec/{id}/json", api.exec_inspect)
 
 
 def _frame(stream: int, data: bytes) -> bytes:
@@ -45,6 +50,7 @@ class _ContainerRoutes:
     def __init__(self, svc: ContainerService, events: Any) -> None:
         self.svc = svc
         self.events = events
+        self.execs = ExecService(svc)
 
     def create(self, req: Request) -> Any:
         body = req.json_body() or {}
@@ -123,6 +129,78 @@ class _ContainerRoutes:
     def resize(self, req: Request) -> Any:
         self.svc.get(req.params["id"])
         return JSONResponse({}, 200)
+
+    # ---------------------------------------------------------------- exec
+
+    def exec_create(self, req: Request) -> Any:
+        return JSONResponse(self.execs.create(req.params["id"], req.json_body() or {}), 201)
+
+    def exec_inspect(self, req: Request) -> Any:
+        return self.execs.inspect(req.params["id"])
+
+    def exec_resize(self, req: Request) -> Any:
+        self.execs.get(req.params["id"])
+        return JSONResponse({}, 200)
+
+    def exec_start(self, req: Request) -> Any:
+        eid = req.params["id"]
+        body = req.json_body() or {}
+        rec = self.execs.get(eid)
+        stdin = rec["OpenStdin"] and not body.get("Detach")
+        p = self.execs.spawn(eid, stdin)
+
+        def pump(src: Any, out: Any, stream: int, lock: threading.Lock) -> None:
+            try:
+                while True:
+                    data = os.read(src.fileno(), 65536)
+                    if not data:
+                        break
+                    if out is not None:
+                        with lock:
+                            out.sendall(_frame(stream, data))
+            except OSError:
+                pass
+
+        if body.get("Detach"):
+            def reap() -> None:
+                lock = threading.Lock()
+                t = threading.Thread(target=pump, args=(p.stderr, None, 2, lock), daemon=True)
+                t.start()
+                pump(p.stdout, None, 1, lock)
+                t.join()
+                self.execs.finished(eid, p.wait())
+            threading.Thread(target=reap, daemon=True).start()
+            return EmptyResponse(200)
+
+        def run(client: socket.socket, rfile: BinaryIO) -> None:
+            lock = threading.Lock()
+            if stdin:
+                def pump_in() -> None:
+                    try:
+                        while True:
+                            data = rfile.read1(65536)  # type: ignore[attr-defined]
+                            if not data:
+                                break
+                            p.stdin.write(data)
+                            p.stdin.flush()
+                    except (OSError, ValueError):
+                        pass
+                    try:
+                        p.stdin.close()
+                    except OSError:
+                        pass
+                threading.Thread(target=pump_in, daemon=True).start()
+            t = threading.Thread(target=pump, args=(p.stderr, client, 2, lock), daemon=True)
+            t.start()
+            pump(p.stdout, client, 1, lock)
+            t.join()
+            self.execs.finished(eid, p.wait())
+            try:
+                client.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+
+        return HijackResponse(run, MUX)
 
     # ---------------------------------------------------------------- attach
 

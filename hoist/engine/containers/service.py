@@ -477,6 +477,8 @@ class ContainerService:
         r = self._runtime(doc, "kill", cid, str(n))
         if r.returncode != 0 and "not running" not in r.stderr and "does not exist" not in r.stderr:
             raise HoistError(f"Cannot kill container: {ref}: {r.stderr.strip()}")
+        if n == _signal.SIGKILL:
+            self._wait_exit(cid, 10)  # as dockerd: a KILL returns once the container is gone
 
     def stop(self, ref: str, timeout: int | None = None, sig: str | None = None) -> None:
         cid = self.resolve(ref)
