@@ -222,6 +222,8 @@ class _ContainerRoutes:
             self.svc.attach(cid, got)
             ready.wait()
             shim = holder[0]
+            if shim is None:
+                return
             if want_stdin:
                 def pump_in() -> None:
                     try:

@@ -75,7 +75,8 @@ class ContainerService:
         self._changed = threading.Condition(self._lock)
         self._live: dict[str, _Live] = {}
         self._pending: dict[str, list[Callable[[socket.socket], None]]] = {}
-        self._exits: dict[str, int] = {}   # exits seen per container (wait next-exit)
+        self._exits: dict[str, int] = {}
+        self._last_exit: dict[str, int] = {}   # exits seen per container (wait next-exit)
 
     # ------------------------------------------------------------------ records
 
@@ -355,13 +356,13 @@ class ContainerService:
         if "error" in msg:
             proc.wait()
             self._umount_rootfs(cid)
+            for cb in self._pending.pop(cid, []):
+                cb(None)  # the attached clients see the end of the stream
             self._fail_start(doc, msg)
         pending = self._pending.pop(cid, [])
         socks = []
         for cb in pending:
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            s.connect(os.path.join(state_dir, "attach.sock"))
-            socks.append((s, cb))
+            socks.append((self._connect(cid), cb))
         proc.stdin.write(b"%d\n" % len(socks))
         proc.stdin.flush()
         msg = json.loads(proc.stdout.readline() or b'{"error": "monitor failed", "code": 128}')
@@ -425,6 +426,7 @@ class ContainerService:
             doc.pop("ShimPid", None)
             self._save(doc)
             self._exits[cid] = self._exits.get(cid, 0) + 1
+            self._last_exit[cid] = int(ex["code"])
             self._changed.notify_all()
         name = doc["Name"][1:]
         self.store.events.publish("container", "die", cid, exitCode=str(ex["code"]),
@@ -556,7 +558,8 @@ class ContainerService:
                 try:
                     doc = self._load(cid)
                 except NotFound:
-                    return {"StatusCode": last, "Error": None}
+                    # removed: the exit recorded before removal (the wake-ups may coalesce)
+                    return {"StatusCode": self._last_exit.get(cid, last), "Error": None}
                 last = doc["State"]["ExitCode"]
                 if condition == "removed":
                     continue
@@ -637,12 +640,21 @@ class ContainerService:
         with self._lock:
             doc = self._load(cid)
             if doc["State"]["Running"]:
-                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                s.connect(os.path.join(self.dir(cid), "state", "attach.sock"))
-                on_socket(s)
+                on_socket(self._connect(cid))
                 return True
             self._pending.setdefault(cid, []).append(on_socket)
             return True
+
+    def _connect(self, cid: str) -> socket.socket:
+        """Connect to the shim's attach socket through /proc/self/fd: the full path may
+        exceed sun_path's 108 bytes."""
+        dfd = os.open(os.path.join(self.dir(cid), "state"), os.O_PATH | os.O_DIRECTORY)
+        try:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(f"/proc/self/fd/{dfd}/attach.sock")
+            return s
+        finally:
+            os.close(dfd)
 
     # ------------------------------------------------------------------ views
 

@@ -92,11 +92,14 @@ def main() -> int:
     lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock_path = os.path.join(state_dir, "attach.sock")
     try:
-        os.unlink(sock_path)
-    except FileNotFoundError:
-        pass
-    lsock.bind(sock_path)
-    lsock.listen(64)
+        os.chdir(state_dir)  # bind by a relative name: sun_path holds only 108 bytes
+        lsock.bind("attach.sock")
+        lsock.listen(64)
+    except OSError as e:
+        os.kill(pid, signal.SIGKILL)
+        subprocess.call(base + ["delete", "--force", cid], stdout=devnull, stderr=devnull)
+        ready.write(json.dumps({"error": f"monitor: {e}", "code": 128}) + "\n")
+        return 1
     ready.write(json.dumps({"created": pid}) + "\n")
     n = int(control.readline().strip() or 0)
     clients: dict[socket.socket, bool] = {}
