@@ -315,7 +315,12 @@ class ContainerService:
                 raise Conflict("cannot start a paused container, try unpause instead")
             if st["Running"]:
                 raise _NotModified()
-            self._start_locked(doc)
+            try:
+                self._start_locked(doc)
+            except HoistError:
+                if doc["HostConfig"].get("AutoRemove"):
+                    self.remove(cid, force=True)  # --rm: a failed start leaves nothing behind
+                raise
         self.store.events.publish("container", "start", cid, image=doc["Config"]["Image"],
                                   name=doc["Name"][1:])
 
