@@ -204,6 +204,16 @@ class SizedResponse:
 
 
 @dataclass(frozen=True)
+class HijackResponse:
+    """Takes the connection over after the headers (attach, exec start), as dockerd does:
+    ``101 UPGRADED`` when the client asked for an Upgrade, else 200 and the raw stream.
+    ``run(sock, rfile)`` owns the socket until it returns; the connection then closes."""
+
+    run: Callable[[Any, BinaryIO], None]
+    content_type: str = "application/vnd.docker.raw-stream"
+
+
+@dataclass(frozen=True)
 class EmptyResponse:
     status: int = 204
 
@@ -398,8 +408,24 @@ class _Handler(BaseHTTPRequestHandler):
                 close = getattr(resp.chunks, "close", None)
                 if close:
                     close()
+        elif isinstance(resp, HijackResponse):
+            self._hijack(resp)
         else:
             self._send_json(200, resp)
+
+    def _hijack(self, resp: HijackResponse) -> None:
+        upgrade = "upgrade" in (self.headers.get("Connection") or "").lower()
+        lines = [("HTTP/1.1 101 UPGRADED" if upgrade else "HTTP/1.1 200 OK"),
+                 f"Content-Type: {resp.content_type}", f"Api-Version: {self.server.api_version}"]
+        if upgrade:
+            lines += ["Connection: Upgrade", "Upgrade: tcp"]
+        self.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+        self.wfile.flush()
+        self.close_connection = True
+        try:
+            resp.run(self.connection, self.rfile)
+        except OSError:
+            pass
 
 
 def client_gone(sock: socket.socket | None) -> bool:

@@ -37,9 +37,10 @@ def build_router(engine: Engine) -> Router:
     r.add("POST", "/images/{name:.+}/push", api.image_push)
     r.add("POST", "/auth", api.auth)
     r.add("DELETE", "/images/{name:.+}", api.image_delete)
-    r.add("GET", "/containers/json", api.containers_list)
     r.add("POST", "/hoist/images/bootstrap", api.hoist_bootstrap)
     r.add("POST", "/hoist/system/check", api.hoist_check)
+    from .routes_containers import register as register_containers
+    register_containers(r, engine)
     return r
 
 

@@ -1,0 +1,776 @@
+"""ContainerService: container records, lifecycle and the per-container files.
+
+State lives in the ``containers`` table: one JSON document per container (Config,
+HostConfig, State...) so no schema migration is needed. The process side runs in one
+shim process per container (hoist/engine/containers/shim.py) that outlives the daemon.
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import secrets
+import select
+import shutil
+import signal as _signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from typing import Any, Callable
+
+from ... import linux
+from ...errors import Conflict, HoistError, InvalidArgument, NotFound
+from ..images import ImageService
+from ..store import ImageStore
+from .names import random_name, validate_name
+
+RUNTIMES = {"runc": "/usr/bin/runc", "crun": "/usr/bin/crun"}
+DEFAULT_RUNTIME = "runc"
+ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
+class StartError(HoistError):
+    status = 500
+
+
+def _iso(t: float | None) -> str:
+    if not t:
+        return ZERO_TIME
+    return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _signal_num(sig: str | int | None, default: int = _signal.SIGKILL) -> int:
+    if sig in (None, ""):
+        return default
+    s = str(sig).upper()
+    if s.isdigit():
+        return int(s)
+    if not s.startswith("SIG"):
+        s = "SIG" + s
+    try:
+        return int(getattr(_signal, s))
+    except AttributeError:
+        raise InvalidArgument(f"Invalid signal: {sig}") from None
+
+
+class _Live:
+    """A started container's shim, as seen by this daemon."""
+
+    def __init__(self, shim_pid: int, proc: subprocess.Popen | None) -> None:
+        self.shim_pid = shim_pid
+        self.proc = proc
+
+
+class ContainerService:
+    def __init__(self, store: ImageStore, images: ImageService) -> None:
+        self.store = store
+        self.images = images
+        self.db = store.db
+        self.root = os.path.join(store.paths.data_root, "containers")
+        self.runtime_root = os.path.join(store.paths.data_root, "runtime")
+        os.makedirs(self.root, mode=0o710, exist_ok=True)
+        self._lock = threading.RLock()
+        self._changed = threading.Condition(self._lock)
+        self._live: dict[str, _Live] = {}
+        self._pending: dict[str, list[Callable[[socket.socket], None]]] = {}
+        self._exits: dict[str, int] = {}
+        self._last_exit: dict[str, int] = {}   # exits seen per container (wait next-exit)
+
+    # ------------------------------------------------------------------ records
+
+    def _load(self, cid: str) -> dict[str, Any]:
+        r = self.db.one("SELECT state FROM containers WHERE id=?", (cid,))
+        if r is None:
+            raise NotFound(f"No such container: {cid}")
+        return json.loads(r["state"])
+
+    def _save(self, doc: dict[str, Any]) -> None:
+        with self.db.transaction() as c:
+            c.execute("UPDATE containers SET state=?, name=? WHERE id=?",
+                      (json.dumps(doc), doc["Name"].lstrip("/"), doc["Id"]))
+
+    def resolve(self, ref: str) -> str:
+        if not ref:
+            raise NotFound("No such container: ")
+        r = self.db.one("SELECT id FROM containers WHERE id=? OR name=?", (ref, ref.lstrip("/")))
+        if r:
+            return r["id"]
+        rows = self.db.query("SELECT id FROM containers WHERE id LIKE ?", (ref + "%",)) \
+            if all(ch in "0123456789abcdef" for ch in ref) else []
+        if len(rows) == 1:
+            return rows[0]["id"]
+        if len(rows) > 1:
+            raise InvalidArgument(f"Multiple IDs found with provided prefix: {ref}")
+        raise NotFound(f"No such container: {ref}")
+
+    def get(self, ref: str) -> dict[str, Any]:
+        return self._load(self.resolve(ref))
+
+    def dir(self, cid: str) -> str:
+        return os.path.join(self.root, cid)
+
+    # ------------------------------------------------------------------ create
+
+    def create(self, body: dict[str, Any], name: str = "") -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise InvalidArgument("invalid container config")
+        image_ref = body.get("Image") or ""
+        if not image_ref:
+            raise InvalidArgument("No command specified" if False else "config: image is required")
+        image_id = self.images.resolve(image_ref)
+        img = (self.store.config(image_id).doc.get("config") or {})
+        hc = dict(body.get("HostConfig") or {})
+        runtime = hc.get("Runtime") or DEFAULT_RUNTIME
+        if runtime not in RUNTIMES:
+            raise InvalidArgument(f"unknown or invalid runtime name: {runtime}")
+        hc["Runtime"] = runtime
+        mem = hc.get("Memory") or 0
+        if mem and mem < 6 * 1024 * 1024:
+            raise InvalidArgument("Minimum memory limit allowed is 6MB")
+        net = hc.get("NetworkMode") or "default"
+        if net not in ("default", "bridge", "none", "host"):
+            raise InvalidArgument(f"network {net} not found")
+        # Until networking exists, default/bridge is an isolated netns with loopback only.
+        hc["NetworkMode"] = "bridge" if net == "default" else net
+        hc.setdefault("LogConfig", {"Type": "json-file", "Config": {}})
+        hc.setdefault("RestartPolicy", {"Name": "no", "MaximumRetryCount": 0})
+        cfg = self._merge_config(body, img, image_ref)
+        for b in hc.get("Binds") or []:
+            src = str(b).split(":", 1)[0]
+            if src.startswith("/") and not os.path.exists(src):
+                raise InvalidArgument(f"invalid mount config for type \"bind\": bind source path does not exist: {src}")
+        cid = secrets.token_hex(32)
+        with self._lock:
+            if name:
+                name = validate_name(name)
+                if self.db.one("SELECT id FROM containers WHERE name=?", (name,)):
+                    other = self.db.one("SELECT id FROM containers WHERE name=?", (name,))["id"]
+                    raise Conflict(f'Conflict. The container name "/{name}" is already in use by container '
+                                   f'"{other}". You have to remove (or rename) that container to be able '
+                                   f'to reuse that name.')
+            else:
+                for i in range(20):
+                    name = random_name(i // 5)
+                    if not self.db.one("SELECT 1 FROM containers WHERE name=?", (name,)):
+                        break
+            d = self.dir(cid)
+            os.makedirs(os.path.join(d, "fs", "upper"), mode=0o755)
+            os.makedirs(os.path.join(d, "fs", "work"), mode=0o700)
+            os.makedirs(os.path.join(d, "bundle", "rootfs"), mode=0o755)
+            hostname = cfg.get("Hostname") or cid[:12]
+            if net == "host":
+                hostname = cfg.get("Hostname") or socket.gethostname()
+            cfg["Hostname"] = hostname
+            self._write_files(d, hostname, net)
+            now = time.time()
+            args = list(cfg.get("Entrypoint") or []) + list(cfg.get("Cmd") or [])
+            doc = {
+                "Id": cid, "Created": _iso(now),
+                "Path": args[0] if args else "", "Args": args[1:],
+                "State": {"Status": "created", "Running": False, "Paused": False,
+                          "Restarting": False, "OOMKilled": False, "Dead": False, "Pid": 0,
+                          "ExitCode": 0, "Error": "", "StartedAt": ZERO_TIME, "FinishedAt": ZERO_TIME},
+                "Image": image_id,
+                "ResolvConfPath": os.path.join(d, "resolv.conf"),
+                "HostnamePath": os.path.join(d, "hostname"),
+                "HostsPath": os.path.join(d, "hosts"),
+                "LogPath": os.path.join(d, cid + "-json.log"),
+                "Name": "/" + name, "RestartCount": 0, "Driver": "overlay2", "Platform": "linux",
+                "MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "", "ExecIDs": None,
+                "HostConfig": hc,
+                "GraphDriver": {"Name": "overlay2", "Data": {
+                    "UpperDir": os.path.join(d, "fs", "upper"), "WorkDir": os.path.join(d, "fs", "work"),
+                    "MergedDir": os.path.join(d, "bundle", "rootfs")}},
+                "Mounts": [], "Config": cfg,
+                "NetworkSettings": {"Bridge": "", "SandboxID": "", "Ports": {}, "SandboxKey": "",
+                                    "IPAddress": "", "Gateway": "", "MacAddress": "",
+                                    "Networks": {hc["NetworkMode"]: {"NetworkID": "", "EndpointID": "",
+                                                                      "Gateway": "", "IPAddress": "",
+                                                                      "MacAddress": ""}}},
+            }
+            try:
+                with self.db.transaction() as c:
+                    c.execute("INSERT INTO containers(id, name, image_id, state, created) VALUES (?,?,?,?,?)",
+                              (cid, name, image_id, json.dumps(doc), now))
+            except BaseException:
+                shutil.rmtree(d, ignore_errors=True)
+                raise
+        self.store.events.publish("container", "create", cid, image=image_ref, name=name)
+        return {"Id": cid, "Warnings": []}
+
+    @staticmethod
+    def _merge_config(body: dict[str, Any], img: dict[str, Any], image_ref: str) -> dict[str, Any]:
+        cfg: dict[str, Any] = {
+            "Hostname": body.get("Hostname") or "", "Domainname": body.get("Domainname") or "",
+            "User": body.get("User") or img.get("User") or "",
+            "AttachStdin": bool(body.get("AttachStdin")), "AttachStdout": bool(body.get("AttachStdout")),
+            "AttachStderr": bool(body.get("AttachStderr")), "Tty": bool(body.get("Tty")),
+            "OpenStdin": bool(body.get("OpenStdin")), "StdinOnce": bool(body.get("StdinOnce")),
+            "Image": image_ref,
+            "WorkingDir": body.get("WorkingDir") or img.get("WorkingDir") or "",
+        }
+        env: dict[str, str] = {}
+        order: list[str] = []
+        for e in list(img.get("Env") or []) + list(body.get("Env") or []):
+            k = e.split("=", 1)[0]
+            if k not in env:
+                order.append(k)
+            env[k] = e
+        cfg["Env"] = [env[k] for k in order]
+        ep = body.get("Entrypoint")
+        cmd = body.get("Cmd")
+        if isinstance(ep, str):
+            ep = [ep]
+        if isinstance(cmd, str):
+            cmd = [cmd]
+        if ep is not None and ep != [] or ep == [""]:
+            # --entrypoint resets the image's Cmd (dockerd does the same)
+            cfg["Entrypoint"] = [x for x in ep if x != ""] or None
+            cfg["Cmd"] = cmd or None
+        else:
+            cfg["Entrypoint"] = img.get("Entrypoint")
+            cfg["Cmd"] = cmd or img.get("Cmd")
+        labels = dict(img.get("Labels") or {})
+        labels.update(body.get("Labels") or {})
+        cfg["Labels"] = labels
+        for k in ("ExposedPorts", "Volumes"):
+            v = dict(img.get(k) or {})
+            v.update(body.get(k) or {})
+            if v:
+                cfg[k] = v
+        for k in ("StopSignal", "Healthcheck", "OnBuild", "Shell"):
+            v = body.get(k) or img.get(k)
+            if v:
+                cfg[k] = v
+        if body.get("StopTimeout") is not None:
+            cfg["StopTimeout"] = body["StopTimeout"]
+        if not cfg["Entrypoint"] and not cfg["Cmd"]:
+            raise InvalidArgument("No command specified")
+        return cfg
+
+    @staticmethod
+    def _write_files(d: str, hostname: str, net: str) -> None:
+        with open(os.path.join(d, "hostname"), "w") as f:
+            f.write(hostname + "\n")
+        if net == "host":
+            try:
+                with open("/etc/hosts") as f:
+                    hosts = f.read()
+            except OSError:
+                hosts = ""
+        else:
+            hosts = ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+                     "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\n"
+                     "ff02::2\tip6-allrouters\n")
+        with open(os.path.join(d, "hosts"), "w") as f:
+            f.write(hosts)
+        lines = []
+        try:
+            with open("/etc/resolv.conf") as f:
+                for line in f:
+                    parts = line.split()
+                    # Docker drops loopback nameservers: they mean nothing in the container's netns.
+                    if net != "host" and len(parts) >= 2 and parts[0] == "nameserver" and \
+                            (parts[1].startswith("127.") or parts[1] == "::1"):
+                        continue
+                    lines.append(line if line.endswith("\n") else line + "\n")
+        except OSError:
+            pass
+        if net != "host" and not any(l.startswith("nameserver") for l in lines):
+            lines += ["nameserver 8.8.8.8\n", "nameserver 8.8.4.4\n"]
+        with open(os.path.join(d, "resolv.conf"), "w") as f:
+            f.writelines(lines)
+
+    # ------------------------------------------------------------------ rootfs
+
+    def _mount_rootfs(self, doc: dict[str, Any]) -> str:
+        d = self.dir(doc["Id"])
+        target = os.path.join(d, "bundle", "rootfs")
+        if os.path.ismount(target):
+            return target
+        keys = self.store.layer_keys(self.store.config(doc["Image"]))
+        lower = ":".join(self.store.snapshots.path(k) for k in reversed(keys))
+        opts = f"lowerdir={lower},upperdir={d}/fs/upper,workdir={d}/fs/work"
+        linux.mount("overlay", target, "overlay", 0, opts)
+        return target
+
+    def _umount_rootfs(self, cid: str) -> None:
+        target = os.path.join(self.dir(cid), "bundle", "rootfs")
+        while os.path.ismount(target):
+            try:
+                linux.umount(target, 2)  # MNT_DETACH: a late reader must not keep it busy
+            except OSError:
+                break
+
+    # ------------------------------------------------------------------ start
+
+    def start(self, ref: str) -> None:
+        cid = self.resolve(ref)
+        with self._lock:
+            doc = self._load(cid)
+            st = doc["State"]
+            if st["Paused"]:
+                raise Conflict("cannot start a paused container, try unpause instead")
+            if st["Running"]:
+                raise _NotModified()
+            try:
+                self._start_locked(doc)
+            except HoistError:
+                if doc["HostConfig"].get("AutoRemove"):
+                    self.remove(cid, force=True)  # --rm: a failed start leaves nothing behind
+                raise
+        self.store.events.publish("container", "start", cid, image=doc["Config"]["Image"],
+                                  name=doc["Name"][1:])
+
+    def _start_locked(self, doc: dict[str, Any]) -> None:
+        from ...runtime.spec import SpecInput, generate
+        cid = doc["Id"]
+        d = self.dir(cid)
+        hc = doc["HostConfig"]
+        rootfs = self._mount_rootfs(doc)
+        try:
+            spec = generate(SpecInput(
+                container_id=cid, config=doc["Config"], host_config=hc, rootfs=rootfs,
+                hostname_path=doc["HostnamePath"], hosts_path=doc["HostsPath"],
+                resolv_conf_path=doc["ResolvConfPath"], cgroups_path=f"/hoist/{cid}"))
+        except HoistError as e:
+            self._umount_rootfs(cid)
+            if "unable to find user" in e.message:
+                doc["State"]["Error"] = e.message
+                self._save(doc)
+            raise
+        state_dir = os.path.join(d, "state")
+        shutil.rmtree(state_dir, ignore_errors=True)
+        os.makedirs(state_dir, mode=0o700)
+        with open(os.path.join(d, "bundle", "config.json"), "w") as f:
+            json.dump(spec, f)
+        cfg = doc["Config"]
+        with open(os.path.join(state_dir, "shim.json"), "w") as f:
+            json.dump({"id": cid, "bundle": os.path.join(d, "bundle"),
+                       "runtime": RUNTIMES[hc.get("Runtime") or DEFAULT_RUNTIME],
+                       "runtime_root": os.path.join(self.runtime_root, hc.get("Runtime") or DEFAULT_RUNTIME),
+                       "open_stdin": cfg.get("OpenStdin"), "stdin_once": cfg.get("StdinOnce"),
+                       "tty": cfg.get("Tty"), "log_path": doc["LogPath"]}, f)
+        proc = subprocess.Popen([sys.executable, "-m", "hoist.engine.containers.shim", state_dir],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                start_new_session=True, close_fds=True,
+                                cwd="/", env={**os.environ, "PYTHONPATH": _pkg_root()})
+        msg = json.loads(proc.stdout.readline() or b'{"error": "monitor failed to start", "code": 128}')
+        if "error" in msg:
+            proc.wait()
+            self._umount_rootfs(cid)
+            for cb in self._pending.pop(cid, []):
+                cb(None)  # the attached clients see the end of the stream
+            self._fail_start(doc, msg)
+        pending = self._pending.pop(cid, [])
+        socks = []
+        for cb in pending:
+            socks.append((self._connect(cid), cb))
+        proc.stdin.write(b"%d\n" % len(socks))
+        proc.stdin.flush()
+        msg = json.loads(proc.stdout.readline() or b'{"error": "monitor failed", "code": 128}')
+        for s, cb in socks:
+            cb(s)
+        proc.stdin.close()
+        proc.stdout.close()
+        live = _Live(proc.pid, proc)
+        self._live[cid] = live
+        st = doc["State"]
+        st.update(Status="running", Running=True, Paused=False, Restarting=False, OOMKilled=False,
+                  Dead=False, Pid=int(msg.get("started") or msg.get("created") or 0), ExitCode=0,
+                  Error="", StartedAt=_iso(time.time()), FinishedAt=ZERO_TIME)
+        doc["ShimPid"] = proc.pid
+        self._save(doc)
+        self._changed.notify_all()
+        threading.Thread(target=self._watch, args=(cid, live), daemon=True,
+                         name=f"watch-{cid[:12]}").start()
+
+    def _fail_start(self, doc: dict[str, Any], msg: dict[str, Any]) -> None:
+        code = int(msg.get("code") or 128)
+        err = str(msg.get("error") or "")
+        text = f"failed to create task for container: OCI runtime create failed: {err}: unknown"
+        doc["State"].update(Error=text, ExitCode=code if code in (126, 127) else 128,
+                            Status="created" if code not in (126, 127) else "exited",
+                            FinishedAt=_iso(time.time()) if code in (126, 127) else ZERO_TIME)
+        self._save(doc)
+        e = StartError(text)
+        if code in (126, 127):
+            e.status = 400
+        raise e
+
+    def _watch(self, cid: str, live: _Live) -> None:
+        try:
+            fd = os.pidfd_open(live.shim_pid)
+        except ProcessLookupError:
+            fd = -1
+        if fd >= 0:
+            select.select([fd], [], [])
+            os.close(fd)
+        if live.proc is not None:
+            live.proc.wait()
+        self._exited(cid)
+
+    def _exited(self, cid: str) -> None:
+        d = self.dir(cid)
+        try:
+            with open(os.path.join(d, "state", "exit.json")) as f:
+                ex = json.load(f)
+        except (OSError, ValueError):
+            ex = {"code": 255, "finished_at": time.time()}
+        with self._lock:
+            self._live.pop(cid, None)
+            try:
+                doc = self._load(cid)
+            except NotFound:
+                return
+            self._umount_rootfs(cid)
+            doc["State"].update(Status="exited", Running=False, Paused=False, Pid=0,
+                                ExitCode=int(ex["code"]), FinishedAt=_iso(ex["finished_at"]))
+            doc.pop("ShimPid", None)
+            self._save(doc)
+            self._exits[cid] = self._exits.get(cid, 0) + 1
+            self._last_exit[cid] = int(ex["code"])
+            self._changed.notify_all()
+        name = doc["Name"][1:]
+        self.store.events.publish("container", "die", cid, exitCode=str(ex["code"]),
+                                  image=doc["Config"]["Image"], name=name)
+        if doc["HostConfig"].get("AutoRemove"):
+            try:
+                self.remove(cid, force=True)
+            except NotFound:
+                pass
+
+    # ------------------------------------------------------------------ restore
+
+    def restore(self) -> None:
+        """Daemon start: re-watch running containers; the ones whose shim died become exited."""
+        for r in self.db.query("SELECT id, state FROM containers"):
+            doc = json.loads(r["state"])
+            if not doc["State"]["Running"]:
+                continue
+            pid = doc.get("ShimPid") or 0
+            alive = False
+            if pid:
+                try:
+                    with open(f"/proc/{pid}/cmdline", "rb") as f:
+                        alive = b"hoist.engine.containers.shim" in f.read()
+                except OSError:
+                    alive = False
+            if alive:
+                live = _Live(pid, None)
+                self._live[r["id"]] = live
+                threading.Thread(target=self._watch, args=(r["id"], live), daemon=True).start()
+            else:
+                self._exited(r["id"])
+
+    # ------------------------------------------------------------------ signals
+
+    def _runtime(self, doc: dict[str, Any], *args: str) -> subprocess.CompletedProcess:
+        rt = doc["HostConfig"].get("Runtime") or DEFAULT_RUNTIME
+        return subprocess.run([RUNTIMES[rt], "--root", os.path.join(self.runtime_root, rt), *args],
+                              capture_output=True, text=True)
+
+    def kill(self, ref: str, sig: str | int | None = None, _event: bool = True) -> None:
+        cid = self.resolve(ref)
+        n = _signal_num(sig)
+        doc = self._load(cid)
+        if not doc["State"]["Running"]:
+            raise Conflict(f"Cannot kill container: {ref}: Container {cid} is not running")
+        if _event:
+            self.store.events.publish("container", "kill", cid, image=doc["Config"]["Image"],
+                                      name=doc["Name"][1:], signal=str(n))
+        r = self._runtime(doc, "kill", cid, str(n))
+        if r.returncode != 0 and "not running" not in r.stderr and "does not exist" not in r.stderr:
+            raise HoistError(f"Cannot kill container: {ref}: {r.stderr.strip()}")
+        if n == _signal.SIGKILL:
+            self._wait_exit(cid, 10)  # as dockerd: a KILL returns once the container is gone
+
+    def stop(self, ref: str, timeout: int | None = None, sig: str | None = None) -> None:
+        cid = self.resolve(ref)
+        doc = self._load(cid)
+        if not doc["State"]["Running"]:
+            raise _NotModified()
+        if doc["State"]["Paused"]:
+            self._runtime(doc, "resume", cid)
+        cfg = doc["Config"]
+        n = _signal_num(sig or cfg.get("StopSignal"), _signal.SIGTERM)
+        if timeout is None:
+            timeout = cfg.get("StopTimeout") if cfg.get("StopTimeout") is not None else 10
+        self.kill(cid, n)
+        if timeout < 0 or not self._wait_exit(cid, timeout):
+            if timeout >= 0:
+                try:
+                    self.kill(cid, _signal.SIGKILL)
+                except Conflict:
+                    pass
+            self._wait_exit(cid, None)
+        self.store.events.publish("container", "stop", cid, image=cfg["Image"], name=doc["Name"][1:])
+
+    def _wait_exit(self, cid: str, timeout: float | None) -> bool:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            while cid in self._live:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                self._changed.wait(left)
+        return True
+
+    def restart(self, ref: str, timeout: int | None = None) -> None:
+        cid = self.resolve(ref)
+        try:
+            self.stop(cid, timeout)
+        except _NotModified:
+            pass
+        self.start(cid)
+        doc = self._load(cid)
+        self.store.events.publish("container", "restart", cid, image=doc["Config"]["Image"],
+                                  name=doc["Name"][1:])
+
+    def pause(self, ref: str, pause: bool = True) -> None:
+        cid = self.resolve(ref)
+        with self._lock:
+            doc = self._load(cid)
+            if not doc["State"]["Running"]:
+                raise Conflict(f"Container {cid} is not running")
+            if doc["State"]["Paused"] == pause:
+                raise Conflict(f"Container {cid} is {'already paused' if pause else 'not paused'}")
+            r = self._runtime(doc, "pause" if pause else "resume", cid)
+            if r.returncode != 0:
+                raise HoistError(r.stderr.strip())
+            doc["State"]["Paused"] = pause
+            doc["State"]["Status"] = "paused" if pause else "running"
+            self._save(doc)
+        self.store.events.publish("container", "pause" if pause else "unpause", cid,
+                                  image=doc["Config"]["Image"], name=doc["Name"][1:])
+
+    # ------------------------------------------------------------------ wait/remove
+
+    def wait(self, ref: str, condition: str = "not-running") -> dict[str, Any]:
+        cid = self.resolve(ref)
+        if condition not in ("", "not-running", "next-exit", "removed"):
+            raise InvalidArgument(f"invalid condition: {condition}")
+        with self._lock:
+            doc = self._load(cid)
+            if condition in ("", "not-running") and not doc["State"]["Running"]:
+                return {"StatusCode": doc["State"]["ExitCode"], "Error": None}
+            exits = self._exits.get(cid, 0)
+            last = doc["State"]["ExitCode"]
+            while True:
+                self._changed.wait()
+                try:
+                    doc = self._load(cid)
+                except NotFound:
+                    # removed: the exit recorded before removal (the wake-ups may coalesce)
+                    return {"StatusCode": self._last_exit.get(cid, last), "Error": None}
+                last = doc["State"]["ExitCode"]
+                if condition == "removed":
+                    continue
+                if condition == "next-exit":
+                    if self._exits.get(cid, 0) > exits:
+                        return {"StatusCode": last, "Error": None}
+                    continue
+                if not doc["State"]["Running"]:
+                    return {"StatusCode": last, "Error": None}
+
+    def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None:
+        cid = self.resolve(ref)
+        doc = self._load(cid)
+        if doc["State"]["Running"]:
+            if not force:
+                if doc["State"]["Paused"]:
+                    raise Conflict(f"You cannot remove a paused container {cid}. Unpause and then stop "
+                                   f"the container before attempting removal or force remove")
+                raise Conflict(f"You cannot remove a running container {cid}. Stop the container "
+                               f"before attempting removal or force remove")
+            if doc["State"]["Paused"]:
+                self._runtime(doc, "resume", cid)
+            try:
+                self.kill(cid, _signal.SIGKILL)
+            except Conflict:
+                pass
+            self._wait_exit(cid, None)
+        with self._lock:
+            if not self.db.one("SELECT 1 FROM containers WHERE id=?", (cid,)):
+                return
+            self._umount_rootfs(cid)
+            with self.db.transaction() as c:
+                c.execute("DELETE FROM containers WHERE id=?", (cid,))
+            self._pending.pop(cid, None)
+            self._changed.notify_all()
+        doomed = self.dir(cid) + ".rm"
+        try:
+            os.rename(self.dir(cid), doomed)
+        except OSError:
+            doomed = self.dir(cid)
+        shutil.rmtree(doomed, ignore_errors=True)
+        self.store.events.publish("container", "destroy", cid, image=doc["Config"]["Image"],
+                                  name=doc["Name"][1:])
+
+    def rename(self, ref: str, new: str) -> None:
+        cid = self.resolve(ref)
+        new = validate_name(new)
+        with self._lock:
+            doc = self._load(cid)
+            other = self.db.one("SELECT id FROM containers WHERE name=?", (new,))
+            if other:
+                raise Conflict(f'Conflict. The container name "/{new}" is already in use by container '
+                               f'"{other["id"]}". You have to remove (or rename) that container to be '
+                               f'able to reuse that name.')
+            old = doc["Name"]
+            doc["Name"] = "/" + new
+            self._save(doc)
+        self.store.events.publish("container", "rename", cid, image=doc["Config"]["Image"],
+                                  name=new, oldName=old)
+
+    def prune(self) -> dict[str, Any]:
+        deleted = []
+        for r in self.db.query("SELECT id, state FROM containers"):
+            if not json.loads(r["state"])["State"]["Running"]:
+                try:
+                    self.remove(r["id"])
+                    deleted.append(r["id"])
+                except (NotFound, Conflict):
+                    pass
+        return {"ContainersDeleted": deleted or None, "SpaceReclaimed": 0}
+
+    # ------------------------------------------------------------------ attach
+
+    def attach(self, ref: str, on_socket: Callable[[socket.socket], None]) -> bool:
+        """Connect ``on_socket`` to the container's stdio: now if running, else at its start.
+        Returns False when the container is not running and will not be started by us."""
+        cid = self.resolve(ref)
+        with self._lock:
+            doc = self._load(cid)
+            if doc["State"]["Running"]:
+                on_socket(self._connect(cid))
+                return True
+            self._pending.setdefault(cid, []).append(on_socket)
+            return True
+
+    def _connect(self, cid: str) -> socket.socket:
+        """Connect to the shim's attach socket through /proc/self/fd: the full path may
+        exceed sun_path's 108 bytes."""
+        dfd = os.open(os.path.join(self.dir(cid), "state"), os.O_PATH | os.O_DIRECTORY)
+        try:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(f"/proc/self/fd/{dfd}/attach.sock")
+            return s
+        finally:
+            os.close(dfd)
+
+    # ------------------------------------------------------------------ views
+
+    def inspect(self, ref: str) -> dict[str, Any]:
+        doc = dict(self.get(ref))
+        doc.pop("ShimPid", None)
+        doc["State"] = dict(doc["State"])
+        return doc
+
+    def list(self, all: bool = False, filters: dict[str, list[str]] | None = None,
+             limit: int = -1, size: bool = False) -> list[dict[str, Any]]:
+        filters = filters or {}
+        out = []
+        for r in self.db.query("SELECT state FROM containers ORDER BY created DESC"):
+            doc = json.loads(r["state"])
+            st = doc["State"]
+            if not all and not st["Running"] and limit <= 0 and not filters.get("status"):
+                continue
+            if not _filter_ok(doc, filters):
+                continue
+            cmd = " ".join([doc["Path"], *doc["Args"]]).strip()
+            out.append({
+                "Id": doc["Id"], "Names": [doc["Name"]], "Image": doc["Config"]["Image"],
+                "ImageID": doc["Image"], "Command": cmd, "Created": int(_parse_iso(doc["Created"])),
+                "Ports": [], "Labels": doc["Config"].get("Labels") or {}, "State": st["Status"],
+                "Status": _status_text(st), "HostConfig": {"NetworkMode": doc["HostConfig"]["NetworkMode"]},
+                "NetworkSettings": {"Networks": doc["NetworkSettings"]["Networks"]},
+                "Mounts": doc["Mounts"],
+                **({"SizeRw": _du(os.path.join(self.dir(doc["Id"]), "fs", "upper")),
+                    "SizeRootFs": 0} if size else {}),
+            })
+            if limit > 0 and len(out) >= limit:
+                break
+        return out
+
+    def logs(self, ref: str) -> tuple[dict[str, Any], str]:
+        doc = self.get(ref)
+        return doc, doc["LogPath"]
+
+    def is_running(self, cid: str) -> bool:
+        with self._lock:
+            return cid in self._live
+
+
+class _NotModified(HoistError):
+    status = 304
+
+
+def _pkg_root() -> str:
+    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+
+def _parse_iso(s: str) -> float:
+    if s.startswith("0001"):
+        return 0.0
+    return datetime.datetime.strptime(s[:26].rstrip("Z"), "%Y-%m-%dT%H:%M:%S.%f").replace(
+        tzinfo=datetime.timezone.utc).timestamp()
+
+
+def _ago(t: float) -> str:
+    d = max(0.0, time.time() - t)
+    if d < 1:
+        return "Less than a second"
+    if d < 60:
+        return f"{int(d)} seconds" if int(d) != 1 else "1 second"
+    if d < 3600:
+        m = int(d // 60)
+        return "About a minute" if m == 1 else f"{m} minutes"
+    h = int(d // 3600)
+    if h < 48:
+        return "About an hour" if h == 1 else f"{h} hours"
+    return f"{h // 24} days"
+
+
+def _status_text(st: dict[str, Any]) -> str:
+    if st["Running"]:
+        s = "Up " + _ago(_parse_iso(st["StartedAt"]))
+        return s + " (Paused)" if st["Paused"] else s
+    if st["Status"] == "created":
+        return "Created"
+    return f"Exited ({st['ExitCode']}) {_ago(_parse_iso(st['FinishedAt']))} ago"
+
+
+def _filter_ok(doc: dict[str, Any], filters: dict[str, list[str]]) -> bool:
+    for key, values in filters.items():
+        if key == "status" and doc["State"]["Status"] not in values:
+            return False
+        if key == "name" and not any(v.lstrip("/") in doc["Name"] for v in values):
+            return False
+        if key == "id" and not any(doc["Id"].startswith(v) for v in values):
+            return False
+        if key == "label":
+            labels = doc["Config"].get("Labels") or {}
+            for v in values:
+                k, _, val = v.partition("=")
+                if k not in labels or ("=" in v and labels[k] != val):
+                    return False
+        if key == "exited" and (doc["State"]["Status"] != "exited" or
+                                str(doc["State"]["ExitCode"]) not in values):
+            return False
+        if key == "ancestor" and not any(v in (doc["Config"]["Image"], doc["Image"]) for v in values):
+            return False
+    return True
+
+
+def _du(path: str) -> int:
+    total = 0
+    for root, dirs, files in os.walk(path):
+        for f in files:
+            try:
+                total += os.lstat(os.path.join(root, f)).st_size
+            except OSError:
+                pass
+    return total

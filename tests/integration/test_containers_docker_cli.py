@@ -1,0 +1,112 @@
+"""The real docker CLIs against hoistd: run, logs, exec, stop, kill, rm, ps, inspect, wait."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import tempfile
+
+import pytest
+
+from conftest import start_hoistd
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
+
+CLIS = [c for c in ("/usr/local/bin/docker", "/usr/bin/docker") if os.path.exists(c)]
+
+
+def _mounts(root: str) -> list[str]:
+    with open("/proc/self/mountinfo") as f:
+        return [l for l in f if root in l]
+
+
+@pytest.mark.parametrize("cli", CLIS)
+def test_run_rm_echo(hoistd, cli):
+    p = hoistd.docker("run", "--rm", "busybox", "echo", "hi", docker=cli)
+    assert p.stdout == b"hi\n"
+    p = hoistd.docker("run", "--rm", "busybox", "sh", "-c", "echo e >&2; exit 3", docker=cli, check=False)
+    assert p.returncode == 3 and b"e\n" in p.stderr
+    assert not _mounts(hoistd.root)
+
+
+def test_detached_lifecycle(hoistd):
+    d = hoistd.docker
+    cid = d("run", "-d", "--name", "life", "--label", "k=v", "busybox", "sh", "-c",
+            "echo one; echo two >&2; exec sleep 1000").stdout.decode().strip()
+    try:
+        assert len(cid) == 64
+        assert d("ps", "-q", "--no-trunc", "--filter", "label=k=v").stdout.decode().split() == [cid]
+        doc = json.loads(d("inspect", "life").stdout)[0]
+        assert doc["Name"] == "/life" and doc["State"]["Running"] and doc["State"]["Pid"] > 0
+        assert doc["Config"]["Labels"]["k"] == "v" and doc["HostConfig"]["NetworkMode"] == "bridge"
+        p = d("exec", "life", "sh", "-c", "echo out; echo err >&2; exit 4", check=False)
+        assert (p.returncode, p.stdout, p.stderr) == (4, b"out\n", b"err\n")
+        assert d("exec", "-i", "life", "cat", input=b"piped").stdout == b"piped"
+        assert d("exec", "-u", "nobody", "-w", "/tmp", "-e", "X=y", "life", "sh", "-c",
+                 "id -u; pwd; echo $X").stdout == b"65534\n/tmp\ny\n"
+        logs = d("logs", "life")
+        assert logs.stdout == b"one\n" and logs.stderr == b"two\n"
+        tail = d("logs", "--tail", "1", "life")
+        assert (tail.stdout, tail.stderr) == (b"", b"two\n")
+        p = d("rm", "life", check=False)
+        assert p.returncode == 1 and b"You cannot remove a running container" in p.stderr
+        d("pause", "life")
+        assert json.loads(d("inspect", "life").stdout)[0]["State"]["Status"] == "paused"
+        d("unpause", "life")
+        d("stop", "-t", "1", "life")
+        assert json.loads(d("inspect", "life").stdout)[0]["State"]["ExitCode"] == 137  # pid 1 ignores TERM: KILL after -t
+        assert d("wait", "life").stdout == b"137\n"
+        d("start", "life")
+        d("kill", "-s", "KILL", "life")
+        assert json.loads(d("inspect", "life").stdout)[0]["State"]["ExitCode"] == 137
+        d("rename", "life", "life2")
+        p = d("rm", "life", check=False)
+        assert b"No such container: life" in p.stderr
+    finally:
+        d("rm", "-f", "life", "life2", check=False)
+    assert not _mounts(hoistd.root)
+    assert not os.path.exists(os.path.join(hoistd.root, "containers", cid))
+
+
+def test_bad_input(hoistd):
+    d = hoistd.docker
+    p = d("run", "--rm", "busybox", "nosuchcmd", check=False)
+    assert p.returncode == 127 and b"executable file not found" in p.stderr
+    p = d("run", "--rm", "nosuchimage:1", "true", check=False)
+    assert p.returncode == 125
+    d("create", "--name", "dup", "busybox", "true")
+    try:
+        p = d("create", "--name", "dup", "busybox", "true", check=False)
+        assert p.returncode != 0 and b'The container name "/dup" is already in use' in p.stderr
+        p = d("create", "--name", "-bad", "busybox", "true", check=False)
+        assert p.returncode != 0
+        p = d("run", "-m", "1m", "busybox", "true", check=False)
+        assert p.returncode == 125 and b"Minimum memory limit" in p.stderr
+        p = d("create", "-v", "/nonexistent-src:/x", "busybox", "true", check=False)
+        assert p.returncode != 0 and b"bind source path does not exist" in p.stderr
+        p = d("stop", "dup")  # a stopped container: 304, the CLI succeeds
+        assert p.returncode == 0
+    finally:
+        d("rm", "dup")
+    assert not _mounts(hoistd.root)
+
+
+def test_live_restore(tmp_path):
+    daemon = start_hoistd(str(tmp_path))
+    try:
+        daemon.hoist("image", "bootstrap", "busybox")
+        daemon.docker("run", "-d", "--name", "lr", "busybox", "sh", "-c", "echo up; exec sleep 1000")
+        daemon.stop(signal.SIGKILL)
+        daemon = start_hoistd(str(tmp_path))
+        doc = json.loads(daemon.docker("inspect", "lr").stdout)[0]
+        assert doc["State"]["Running"]
+        assert daemon.docker("logs", "lr").stdout == b"up\n"
+        assert daemon.docker("exec", "lr", "echo", "x").stdout == b"x\n"
+        daemon.docker("stop", "-t", "1", "lr")
+        assert json.loads(daemon.docker("inspect", "lr").stdout)[0]["State"]["Running"] is False
+        daemon.docker("rm", "lr")
+    finally:
+        daemon.docker("rm", "-f", "lr", check=False)
+        daemon.stop()
+    assert not _mounts(str(tmp_path))
