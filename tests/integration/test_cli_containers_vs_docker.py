@@ -14,6 +14,8 @@ import tempfile
 
 import pytest
 
+from engine_gaps import needs
+
 DOCKER28 = "/usr/local/bin/docker"
 NET = ("--network", "none")
 
@@ -144,6 +146,7 @@ def test_create_body_matches_docker(daemon):
 
 
 def test_cp_both_ways(daemon, tmp_path):
+    needs(daemon, "cp")
     name = "cp-test"
     daemon.hoist("rm", "-f", name, check=False)
     daemon.hoist("create", "--name", name, *NET, "busybox", "true")
@@ -178,6 +181,7 @@ def test_usage_errors_match(daemon):
 
 @pytest.mark.skipif(not shutil.which("tmux"), reason="tmux not installed")
 def test_run_it_in_tmux(daemon):
+    needs(daemon, "tty")
     base = tempfile.mkdtemp()
     env = f"PYTHONPATH={os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))}"
     import sys
@@ -405,6 +409,7 @@ def test_sig_proxy_forwards_signals(daemon, tmp_path):
 
 @pytest.mark.skipif(not shutil.which("tmux"), reason="tmux not installed")
 def test_detach_keys_and_exec_tty_in_tmux(daemon, tmp_path):
+    needs(daemon, "tty")
     import sys
     import time
 
@@ -439,6 +444,7 @@ def test_detach_keys_and_exec_tty_in_tmux(daemon, tmp_path):
 
 
 def test_misc_commands_match_docker(daemon, tmp_path):
+    needs(daemon, "diff", "update", "stats", "top")
     results = {}
     for which in ("hoist", "docker"):
         run = _cli(daemon, which)
@@ -467,6 +473,7 @@ def test_misc_commands_match_docker(daemon, tmp_path):
 
 
 def test_cidfile_export_commit_and_stdin_tar(daemon, tmp_path):
+    needs(daemon, "export", "commit", "cp")
     import io
     import tarfile
 
@@ -518,6 +525,7 @@ def test_run_rm_removes_and_large_output(daemon):
 
 
 def test_ps_json_top_and_cidfile_wording_match(daemon, tmp_path):
+    needs(daemon, "top")
     name = "pjt"
     daemon.hoist("rm", "-f", name, check=False)
     daemon.hoist("run", "-d", "--name", name, *NET, "busybox", "sleep", "60")
