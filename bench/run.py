@@ -120,10 +120,13 @@ def bench_run(engines: list[Engine], base: str, runs: int) -> dict[str, float]:
     for e in engines:
         if e.run("image", "inspect", "busybox", check=False).returncode != 0:
             continue
-        args = ["run", "--rm", "--network", "none", "busybox", "true"]
-        if e.name == "docker":
-            args.insert(1, "--pull=never")  # never let a benchmark reach a remote registry
-        e.run(*args)  # warm: first run pays one-off costs in every engine
+        # --pull=never: a benchmark must never reach a remote registry.
+        args = ["run", "--pull=never", "--rm", "--network", "none", "busybox", "true"]
+        warm = e.run(*args, check=False)  # the first run pays one-off costs in every engine
+        if warm.returncode != 0:
+            print(f"{e.name}: cannot run containers here: {warm.stderr.decode()[-300:]}",
+                  file=sys.stderr)
+            continue
         out[e.name] = median_of(lambda: e.time(*args), max(runs, 10))
     return out
 
@@ -134,10 +137,13 @@ def bench_many(engines: list[Engine], base: str, count: int) -> dict[str, dict[s
     for e in engines:
         if e.run("image", "inspect", "busybox", check=False).returncode != 0:
             continue
+        if e.run("run", "--pull=never", "--rm", "--network", "none", "busybox", "true",
+                 check=False).returncode != 0:
+            continue
         t0 = time.perf_counter()
         ids = []
         for _ in range(count):
-            p = e.run("run", "-d", "--network", "none", "busybox", "sleep", "600")
+            p = e.run("run", "--pull=never", "-d", "--network", "none", "busybox", "sleep", "600")
             ids.append(p.stdout.decode().strip())
         elapsed = time.perf_counter() - t0
         out[e.name] = {"start_all": elapsed}
