@@ -234,21 +234,9 @@ def run_run(ctx: Context, opts: dict[str, Any], args: list[str]) -> int:
     if not tty and opts.get("sig_proxy", True):
         proxy = _SignalProxy(ctx, cid)
     try:
-        if sock is not None:
-            keys = streams.parse_detach_keys(opts.get("detach_keys") or "") if tty and a_in else None
-            stdin_fd = sys.stdin.fileno() if a_in else None
-            if tty and a_in and ctx.in_is_terminal():
-                with streams.RawTerminal(stdin_fd):
-                    streams.pump(sock, leftover, multiplexed, stdin_fd=stdin_fd,
-                                 detach_keys=keys)
-            else:
-                ctx.out.flush()
-                streams.pump(sock, leftover, multiplexed, stdin_fd=stdin_fd,
-                             out_fd=_fd(ctx.out, 1), err_fd=_fd(ctx.err, 2))
-            sock.close()
-    except streams.Detached:
-        sock.close()
-        return 0
+        if sock is not None and _copy_streams(ctx, sock, leftover, multiplexed, tty=tty,
+                                              a_in=a_in, detach_keys=opts.get("detach_keys") or ""):
+            return 0
     finally:
         if proxy is not None:
             proxy.restore()
@@ -268,6 +256,30 @@ def run_run(ctx: Context, opts: dict[str, Any], args: list[str]) -> int:
     if err:
         ctx.error(f"hoist: {err}")
     return int(doc.get("StatusCode", 0))
+
+
+def _copy_streams(ctx: Context, sock: Any, leftover: bytes, multiplexed: bool, *, tty: bool,
+                  a_in: bool, detach_keys: str) -> bool:
+    """Copy a hijacked stream to our stdout/stderr (and stdin to it) until it ends;
+    with a TTY on both sides, in raw mode with detach keys. Closes ``sock``; returns
+    True when the user detached."""
+    from . import streams
+
+    stdin_fd = sys.stdin.fileno() if a_in else None
+    try:
+        if tty and a_in and ctx.in_is_terminal():
+            with streams.RawTerminal(stdin_fd):
+                streams.pump(sock, leftover, multiplexed, stdin_fd=stdin_fd,
+                             detach_keys=streams.parse_detach_keys(detach_keys))
+        else:
+            ctx.out.flush()
+            streams.pump(sock, leftover, multiplexed, stdin_fd=stdin_fd,
+                         out_fd=_fd(ctx.out, 1), err_fd=_fd(ctx.err, 2))
+    except streams.Detached:
+        return True
+    finally:
+        sock.close()
+    return False
 
 
 def _fd(stream: Any, default: int) -> int:
@@ -345,20 +357,9 @@ def run_start(ctx: Context, opts: dict[str, Any], args: list[str]) -> int:
     except HoistError as e:
         sock.close()
         raise _run_error("start", e) from None
-    stdin_fd = sys.stdin.fileno() if a_in else None
-    try:
-        if tty and a_in and ctx.in_is_terminal():
-            with streams.RawTerminal(stdin_fd):
-                streams.pump(sock, leftover, multiplexed, stdin_fd=stdin_fd,
-                             detach_keys=streams.parse_detach_keys(opts.get("detach_keys") or ""))
-        else:
-            ctx.out.flush()
-            streams.pump(sock, leftover, multiplexed, stdin_fd=stdin_fd,
-                         out_fd=_fd(ctx.out, 1), err_fd=_fd(ctx.err, 2))
-    except streams.Detached:
+    if _copy_streams(ctx, sock, leftover, multiplexed, tty=tty, a_in=a_in,
+                     detach_keys=opts.get("detach_keys") or ""):
         return 0
-    finally:
-        sock.close()
     import json
 
     doc = json.loads(wconn.read_response("POST").read() or b"{}")
@@ -382,23 +383,16 @@ def run_attach(ctx: Context, opts: dict[str, Any], args: list[str]) -> int:
     if opts.get("detach_keys"):
         params["detachKeys"] = opts["detach_keys"]
     sock, leftover, multiplexed = streams.hijack(client, _path(ref) + "/attach", params, tty=tty)
-    stdin_fd = sys.stdin.fileno() if a_in else None
-    try:
-        if tty and a_in and ctx.in_is_terminal():
-            size = streams.terminal_size(1)
-            if size:
+    if tty and a_in and ctx.in_is_terminal():
+        size = streams.terminal_size(1)
+        if size:
+            try:
                 client.request("POST", _path(ref) + "/resize", {"h": size[0], "w": size[1]})
-            with streams.RawTerminal(stdin_fd):
-                streams.pump(sock, leftover, multiplexed, stdin_fd=stdin_fd,
-                             detach_keys=streams.parse_detach_keys(opts.get("detach_keys") or ""))
-        else:
-            ctx.out.flush()
-            streams.pump(sock, leftover, multiplexed, stdin_fd=stdin_fd,
-                         out_fd=_fd(ctx.out, 1), err_fd=_fd(ctx.err, 2))
-    except streams.Detached:
+            except HoistError:
+                pass
+    if _copy_streams(ctx, sock, leftover, multiplexed, tty=tty, a_in=a_in,
+                     detach_keys=opts.get("detach_keys") or ""):
         return 0
-    finally:
-        sock.close()
     try:
         info = _inspect(client, ref)
     except HoistError:
@@ -436,27 +430,16 @@ def run_exec(ctx: Context, opts: dict[str, Any], args: list[str]) -> int:
     sock, leftover, multiplexed = streams.hijack(client, f"/exec/{exec_id}/start", None,
                                                  {"Detach": False, "Tty": tty}, tty=tty)
     a_in = bool(opts["interactive"])
-    stdin_fd = sys.stdin.fileno() if a_in else None
-    try:
-        if tty:
-            size = streams.terminal_size(1)
-            if size:
-                try:
-                    client.request("POST", f"/exec/{exec_id}/resize", {"h": size[0], "w": size[1]})
-                except HoistError:
-                    pass
-        if tty and a_in and ctx.in_is_terminal():
-            with streams.RawTerminal(stdin_fd):
-                streams.pump(sock, leftover, multiplexed, stdin_fd=stdin_fd,
-                             detach_keys=streams.parse_detach_keys(opts["detach_keys"]))
-        else:
-            ctx.out.flush()
-            streams.pump(sock, leftover, multiplexed, stdin_fd=stdin_fd,
-                         out_fd=_fd(ctx.out, 1), err_fd=_fd(ctx.err, 2))
-    except streams.Detached:
+    if tty:
+        size = streams.terminal_size(1)
+        if size:
+            try:
+                client.request("POST", f"/exec/{exec_id}/resize", {"h": size[0], "w": size[1]})
+            except HoistError:
+                pass
+    if _copy_streams(ctx, sock, leftover, multiplexed, tty=tty, a_in=a_in,
+                     detach_keys=opts["detach_keys"]):
         return 0
-    finally:
-        sock.close()
     info = client.get_json(f"/exec/{exec_id}/json")
     return int(info.get("ExitCode") or 0)
 
