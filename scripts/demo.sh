@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
-# The main job, end to end. Today: images made offline, listed, tagged, saved, loaded.
+# The main job, end to end: images made offline, listed, tagged, saved and loaded;
+# containers run; an image shipped through hoist's own registry and back.
 # It grows with each capability until it shows Build -> Ship -> Run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 H=.venv/bin/hoist
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 work=$(mktemp -d /tmp/hoist-demo.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+registry_pid=""
+cleanup() {
+    if [ -n "$registry_pid" ]; then kill "$registry_pid" 2>/dev/null || true; fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
 
 step "hoist version (the CLI talks the Docker Engine API to hoistd, started on demand)"
 $H version
@@ -32,6 +38,33 @@ ls -lh "$work/images.tar"
 $H rmi demo/hello:1.0 demo/busybox:copy
 $H load -i "$work/images.tar"
 $H images
+
+step "run containers with Docker's isolation defaults (capabilities, namespaces, seccomp)"
+$H run --rm busybox echo hello from a container
+$H run --rm busybox sh -c 'echo "uid=$(id -u) hostname=$(hostname)"; grep CapEff /proc/self/status'
+cid=$($H run -d --name demo-ticker busybox sh -c 'while true; do echo tick; sleep 0.2; done')
+sleep 1
+$H ps --filter name=demo-ticker --format '{{.Names}} {{.Status}}'
+$H logs --tail 2 demo-ticker
+$H exec demo-ticker sh -c 'echo "exec in $(hostname)"'
+$H rm -f demo-ticker
+echo "exit code of a failing container: $($H run --rm busybox sh -c 'exit 3' || echo $?)"
+
+step "ship: push to hoist's own registry (127.0.0.1 only), remove, pull back"
+port=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+$H registry serve --addr "127.0.0.1:$port" --root "$work/registry" >"$work/registry.log" 2>&1 &
+registry_pid=$!
+for _ in $(seq 50); do
+    .venv/bin/python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/v2/')" \
+        2>/dev/null && break
+    sleep 0.1
+done
+ref="127.0.0.1:$port/demo/busybox:1"
+$H tag busybox "$ref"
+$H push "$ref"
+$H rmi "$ref"
+$H pull "$ref"
+$H run --rm "$ref" echo "shipped and back: $ref"
 
 step "disk usage and a full consistency check of the store"
 $H system df
