@@ -31,16 +31,33 @@ class Writer:
     """An in-progress ingest. Use as a context manager; uncommitted data is discarded."""
 
     def __init__(self, store: "ContentStore", expected: Digest | None, expected_size: int | None,
-                 limit: int | None) -> None:
+                 limit: int | None, name: str | None = None, resume: bool = False) -> None:
         self._store = store
         self._expected = expected
         self._expected_size = expected_size
         self._limit = limit
-        self._dir = tempfile.mkdtemp(prefix="in-", dir=store.ingest_dir)
-        self._path = os.path.join(self._dir, "data")
-        self._file = open(self._path, "wb", buffering=0)
         self._hash = hashlib.new(expected.algorithm if expected else "sha256")
         self.size = 0
+        if name is None:
+            self._dir = tempfile.mkdtemp(prefix="in-", dir=store.ingest_dir)
+        else:
+            self._dir = os.path.join(store.ingest_dir, name)
+            if not resume:
+                os.mkdir(self._dir, 0o700)  # exclusive: a name is never shared by two writers
+        self._path = os.path.join(self._dir, "data")
+        if not resume:
+            self._file = open(self._path, "wb", buffering=0)
+            return
+        # hashlib state cannot be saved, so a resumed ingest re-hashes what it already
+        # holds; appending then continues the same hash.
+        self._file = open(self._path, "r+b", buffering=0)
+        try:
+            while chunk := self._file.read(_CHUNK):
+                self._hash.update(chunk)
+                self.size += len(chunk)
+        except BaseException:
+            self._file.close()
+            raise
 
     def write(self, data: bytes | memoryview) -> None:
         self.size += len(data)
@@ -118,8 +135,17 @@ class ContentStore:
         return os.path.join(self.root, "blobs", d.algorithm, d.hex)
 
     def writer(self, expected: Digest | None = None, expected_size: int | None = None,
-               limit: int | None = None) -> Writer:
-        return Writer(self, expected, expected_size, limit)
+               limit: int | None = None, name: str | None = None) -> Writer:
+        """A new ingest; ``name`` gives it a fixed directory under ingest/ (so it can be
+        resumed by :meth:`resume` after a restart) instead of a random one."""
+        return Writer(self, expected, expected_size, limit, name)
+
+    def resume(self, name: str, limit: int | None = None) -> Writer:
+        """Reopen the named ingest, positioned at its end (FileNotFoundError if gone)."""
+        return Writer(self, None, None, limit, name, resume=True)
+
+    def ingest_path(self, name: str) -> str:
+        return os.path.join(self.ingest_dir, name)
 
     def ingest(self, stream: BinaryIO, expected: Digest | None = None,
                size: int | None = None, limit: int | None = None) -> BlobInfo:

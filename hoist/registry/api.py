@@ -79,8 +79,17 @@ class Registry:
         if path == "/healthz":
             return _json(200, {"status": "ok"})
         if path in ("/token", "/token/") and isinstance(self.auth, TokenAuth):
-            if req.method != "GET":
-                return _json(404, {"errors": [{"code": "UNSUPPORTED", "message": "use GET"}]})
+            if req.method == "POST":
+                import urllib.parse
+
+                try:
+                    text = req.body(64 << 10).decode("utf-8")
+                except UnicodeDecodeError:
+                    return _json(400, {"error": "invalid_request", "error_description": "form is not UTF-8"})
+                status, doc = self.auth.password_grant(urllib.parse.parse_qs(text, keep_blank_values=True))
+                return _json(status, doc, {"Cache-Control": "no-store"})
+            if req.method not in ("GET", "HEAD"):
+                raise E.unsupported(f"{req.method} not allowed on the token endpoint")
             return _json(200, self.auth.token_response(req.headers, req.query))
         if not path.startswith("/v2"):
             return _json(404, {"errors": [{"code": "NOT_FOUND", "message": "not found"}]})

@@ -289,9 +289,31 @@ class TokenAuth:
             if found is None:
                 raise E.unauthorized('Basic realm="hoist-registry-token"', "invalid username or password")
             user = found
+        return self._issue(user, service, query.get("scope", []))
+
+    def password_grant(self, form: dict[str, list[str]]) -> tuple[int, dict]:
+        """``POST /token`` (OAuth2, RFC 6749 4.3), which containerd and newer docker
+        clients try before GET: (status, body), errors in OAuth2's own JSON shape."""
+        def one(key: str) -> str:
+            return (form.get(key) or [""])[0]
+
+        grant = one("grant_type")
+        if grant != "password":
+            # refresh tokens are never issued, so a refresh_token grant cannot succeed
+            return 400, {"error": "unsupported_grant_type",
+                         "error_description": f"grant_type {grant!r} is not supported (want password)"}
+        service = one("service") or self.service
+        if service != self.service:
+            return 400, {"error": "invalid_request", "error_description": f"unknown service {service!r}"}
+        user, password = one("username"), one("password")
+        if not user or not self.cache.htpasswd.check(user, password):
+            return 401, {"error": "invalid_grant", "error_description": "invalid username or password"}
+        return 200, self._issue(user, service, form.get("scope", []))
+
+    def _issue(self, user: str, service: str, scopes: list[str]) -> dict:
         access = []
         if user:
-            for text in (s for q in query.get("scope", []) for s in q.split(" ")):
+            for text in (s for q in scopes for s in q.split(" ")):
                 sc = parse_scope(text)
                 if sc is None:
                     continue

@@ -152,41 +152,80 @@ def test_gc_while_pushes_continue(tmp_path):
         reg.stop()
 
 
-def test_killed_mid_push_then_retry(tmp_path):
-    """SIGKILL during an upload: nothing partial becomes visible, a retry after restart
-    succeeds, and gc clears the abandoned ingest once it is stale."""
+def _status(addr: str, loc: str) -> tuple[int, str]:
+    host, port = addr.split(":")
+    c = http.client.HTTPConnection(host, int(port), timeout=30)
+    try:
+        c.request("GET", loc)
+        r = c.getresponse()
+        r.read()
+        return r.status, r.getheader("Range") or ""
+    finally:
+        c.close()
+
+
+def test_upload_sessions_survive_sigkill(tmp_path):
+    """SIGKILL with two uploads open (one between chunks, one mid-chunk): after a restart
+    both resume from the offset the server reports and commit with a verified digest;
+    nothing partial became visible; forged ids and ids used with another repository are
+    refused; gc clears an abandoned session once it is stale."""
     import signal
     import socket
 
     data = os.urandom(4 << 20)
+    half = len(data) // 2
     reg = start(str(tmp_path / "r"))
     host, port = reg.addr.split(":")
-    c = http.client.HTTPConnection(host, int(port), timeout=30)
-    c.request("POST", "/v2/kill/app/blobs/uploads/")
-    r = c.getresponse()
-    r.read()
-    loc = r.getheader("Location")
+    locs = []
+    for _ in range(3):
+        c = http.client.HTTPConnection(host, int(port), timeout=30)
+        c.request("POST", "/v2/kill/app/blobs/uploads/")
+        r = c.getresponse()
+        r.read()
+        assert r.status == 202
+        locs.append(r.getheader("Location"))
+        c.close()
+    between, torn, abandoned = locs
+    st, _ = req(reg.addr, "PATCH", between, data[:half], {"Content-Range": f"0-{half - 1}"})
+    assert st == 202
     s = socket.create_connection((host, int(port)))
-    s.sendall(f"PATCH {loc} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(data)}\r\n\r\n".encode()
-              + data[: len(data) // 2])
-    time.sleep(0.3)
-    reg.proc.send_signal(signal.SIGKILL)
+    s.sendall(f"PATCH {torn} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(data)}\r\n\r\n".encode()
+              + data[:half])
+    time.sleep(0.5)
+    os.kill(reg.proc.pid, signal.SIGKILL)
     reg.proc.wait()
     s.close()
-    c.close()
     root = os.path.join(reg.root, "root")
     ingest = os.path.join(root, "content", "ingest")
-    assert len(os.listdir(ingest)) == 1  # the abandoned session's partial data
+    assert len(os.listdir(ingest)) == 3
     assert not os.path.exists(os.path.join(root, "content", "blobs", "sha256", sha(data)[7:]))
     reg2 = start(str(tmp_path / "r"))
     try:
-        assert req(reg2.addr, "PATCH", loc, b"x")[0] == 404  # the old session died with the process
-        st, body = req(reg2.addr, "POST", f"/v2/kill/app/blobs/uploads/?digest={sha(data)}", data)
+        assert _status(reg2.addr, between) == (204, f"0-{half - 1}")
+        st, rng = _status(reg2.addr, torn)
+        assert st == 204 and rng.startswith("0-")
+        got = int(rng[2:]) + 1
+        assert 0 < got <= half  # whatever reached the file before the kill
+        uid = between.rsplit("/", 1)[1]
+        forged = uid[:-1] + ("1" if uid[-1] == "0" else "0")
+        for path in (f"/v2/kill/app/blobs/uploads/{forged}", f"/v2/kill/other/blobs/uploads/{uid}"):
+            for method in ("GET", "PATCH", "PUT"):
+                st, body = req(reg2.addr, method, f"{path}?digest={sha(data)}", b"x")
+                assert st == 404 and json.loads(body)["errors"][0]["code"] == "BLOB_UPLOAD_UNKNOWN"
+        st, _ = req(reg2.addr, "PATCH", between, data[half:], {"Content-Range": f"{half}-{len(data) - 1}"})
+        assert st == 202
+        st, body = req(reg2.addr, "PUT", f"{between}?digest={sha(data)}")
+        assert st == 201, body
+        st, body = req(reg2.addr, "PATCH", torn, data[got:], {"Content-Range": f"{got}-{len(data) - 1}"})
+        assert st == 202, body
+        st, body = req(reg2.addr, "PUT", f"{torn}?digest={sha(data)}")
         assert st == 201, body
         st, body = req(reg2.addr, "GET", f"/v2/kill/app/blobs/{sha(data)}")
-        assert st == 200 and body == data
+        assert st == 200 and sha(body) == sha(data)
+        assert req(reg2.addr, "GET", between)[0] == 404  # committed sessions are gone
     finally:
         reg2.stop()
+    assert os.listdir(ingest) == ["up-" + abandoned.rsplit("/", 1)[1]]
     cfg = tmp_path / "gc.json"
     cfg.write_text(json.dumps({"upload_ttl": 0.0}))
     p = hoist("registry", "gc", "--root", root, "--config", str(cfg))

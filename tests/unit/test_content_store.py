@@ -79,3 +79,24 @@ def test_read_limit(store):
     info = store.put(b"x" * 100)
     with pytest.raises(SizeLimitExceeded):
         store.read(info.digest, 10)
+
+
+def test_named_writer_resumes_with_the_same_hash_and_limit(store):
+    w = store.writer(name="up-x", limit=10)
+    w.write(b"hello ")
+    w._file.close()  # as if the process died: nothing is committed or cleaned up
+    with pytest.raises(FileExistsError):
+        store.writer(name="up-x")
+    r = store.resume("up-x", limit=10)
+    assert r.size == 6
+    r.write(b"wor")
+    with pytest.raises(SizeLimitExceeded):
+        r.write(b"ld")
+    r2 = store.resume("up-x")
+    r2.write(b"ld")
+    assert r2.digest == Digest("sha256", hashlib.sha256(b"hello world").hexdigest())
+    info = r2.commit()
+    assert store.read(info.digest, 100) == b"hello world"
+    assert not os.listdir(store.ingest_dir)
+    with pytest.raises(FileNotFoundError):
+        store.resume("up-x")

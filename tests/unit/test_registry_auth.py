@@ -139,3 +139,45 @@ def test_token_acl_grants_only_allowed_actions(token_reg):
     bearer = {"Authorization": f"Bearer {doc['token']}"}
     st, h, _ = token_reg.req("POST", "/v2/acl/app/blobs/uploads/", headers=bearer)
     assert st == 401 and 'error="insufficient_scope"' in h["www-authenticate"]
+
+
+def _post_token(reg: Running, **form: str) -> tuple[int, dict[str, str], dict]:
+    body = urllib.parse.urlencode(form).encode()
+    st, h, out = reg.req("POST", "/token", body, {"Content-Type": "application/x-www-form-urlencoded"})
+    return st, h, json.loads(out)
+
+
+def test_token_password_grant(token_reg):
+    st, h, doc = _post_token(token_reg, grant_type="password", username="alice", password="s3cret",
+                             service="hoist-registry", scope="repository:grant/app:pull,push",
+                             client_id="containerd")
+    assert st == 200 and h["cache-control"] == "no-store"
+    assert set(doc) >= {"access_token", "token", "expires_in", "issued_at"}
+    assert doc["token"] == doc["access_token"] and doc["expires_in"] == 60
+    assert time.strptime(doc["issued_at"], "%Y-%m-%dT%H:%M:%SZ")
+    bearer = {"Authorization": f"Bearer {doc['access_token']}"}
+    token_reg.push_image("grant/app", "v1", [b"grant-layer"], headers=bearer)
+    assert token_reg.req("GET", "/v2/grant/app/manifests/v1", headers=bearer)[0] == 200
+    assert token_reg.req("GET", "/v2/grant/other/manifests/v1", headers=bearer)[0] == 401
+    # the ACL applies to the form grant as to GET
+    st, _, doc = _post_token(token_reg, grant_type="password", username="carol", password="s3cret",
+                             service="hoist-registry", scope="repository:grant/app:pull,push")
+    assert st == 200
+    claims = json.loads(base64.urlsafe_b64decode(doc["token"].split(".")[1] + "=="))
+    assert claims["access"] == [{"type": "repository", "name": "grant/app", "actions": ["pull"]}]
+
+
+def test_token_password_grant_errors(token_reg):
+    for user, pw in (("alice", "wrong"), ("nobody", "s3cret"), ("bob", "anything"), ("", "")):
+        st, _, doc = _post_token(token_reg, grant_type="password", username=user, password=pw,
+                                 service="hoist-registry", scope="repository:grant/app:pull")
+        assert st == 401 and doc["error"] == "invalid_grant" and "token" not in doc, user
+    st, _, doc = _post_token(token_reg, grant_type="refresh_token", refresh_token="x", service="hoist-registry")
+    assert st == 400 and doc["error"] == "unsupported_grant_type" and "refresh_token" in doc["error_description"]
+    st, _, doc = _post_token(token_reg, username="alice", password="s3cret")
+    assert st == 400 and doc["error"] == "unsupported_grant_type"
+    st, _, doc = _post_token(token_reg, grant_type="password", username="alice", password="s3cret",
+                             service="elsewhere")
+    assert st == 400 and doc["error"] == "invalid_request"
+    st, _, body = token_reg.req("DELETE", "/token")
+    assert st == 405
