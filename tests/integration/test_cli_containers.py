@@ -21,22 +21,9 @@ from engine_gaps import lacks, needs
 DOCKER = "/usr/local/bin/docker" if os.path.exists("/usr/local/bin/docker") else "docker"
 
 
-def _has_containers_api(d) -> bool:
-    from hoist.client.http import Client
-    from hoist.errors import HoistError
-
-    try:
-        Client(d.host, autostart=False).get_json("/containers/hoist-probe-none/json")
-    except HoistError as e:
-        return "No such container" in e.message
-    return True
-
-
 @pytest.fixture(scope="module", params=["dockerd", "hoistd"])
 def daemon(request, hoistd):
     if request.param == "hoistd":
-        if not _has_containers_api(hoistd):
-            pytest.skip("this hoistd has no containers API")
         return hoistd
     d = request.getfixturevalue("dockerd")
     if d.docker("image", "inspect", "busybox", check=False).returncode != 0:

@@ -23,25 +23,10 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists(DOCKER28
                                 reason="needs root and the docker 28 CLI")
 
 
-def _create_answers_404(sock: str) -> bool:
-    s = socket.socket(socket.AF_UNIX)
-    try:
-        s.settimeout(10)
-        s.connect(sock)
-        s.sendall(b"POST /containers/create HTTP/1.0\r\nContent-Type: application/json\r\n"
-                  b"Content-Length: 2\r\n\r\n{}")
-        return s.recv(64).split(b" ")[1:2] == [b"404"]
-    finally:
-        s.close()
-
-
 @pytest.fixture(scope="module", params=["dockerd", "hoistd"])
 def daemon(request):
     hoistd = request.getfixturevalue("hoistd")
     if request.param == "hoistd":
-        if _create_answers_404(hoistd.sock):
-            pytest.skip("hoistd under test answers 404 on /containers/create "
-                        "(the containers branch is not merged yet)")
         return hoistd
     d = request.getfixturevalue("dockerd")
     if d.docker("image", "inspect", "busybox", check=False).returncode != 0:
