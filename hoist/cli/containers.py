@@ -224,12 +224,7 @@ def run_run(ctx: Context, opts: dict[str, Any], args: list[str]) -> int:
                 pass
         raise _run_error("run", e) from None
     if tty:
-        size = streams.terminal_size(1)
-        if size:
-            try:
-                client.request("POST", _path(cid) + "/resize", {"h": size[0], "w": size[1]})
-            except HoistError:
-                pass
+        _resize(client, _path(cid) + "/resize")
     proxy = None
     if not tty and opts.get("sig_proxy", True):
         proxy = _SignalProxy(ctx, cid)
@@ -256,6 +251,18 @@ def run_run(ctx: Context, opts: dict[str, Any], args: list[str]) -> int:
     if err:
         ctx.error(f"hoist: {err}")
     return int(doc.get("StatusCode", 0))
+
+
+def _resize(client: Any, path: str) -> None:
+    """Tell the daemon our terminal's size; a daemon that cannot resize is not fatal."""
+    from .streams import terminal_size
+
+    size = terminal_size(1)
+    if size:
+        try:
+            client.request("POST", path, {"h": size[0], "w": size[1]})
+        except HoistError:
+            pass
 
 
 def _copy_streams(ctx: Context, sock: Any, leftover: bytes, multiplexed: bool, *, tty: bool,
@@ -384,12 +391,7 @@ def run_attach(ctx: Context, opts: dict[str, Any], args: list[str]) -> int:
         params["detachKeys"] = opts["detach_keys"]
     sock, leftover, multiplexed = streams.hijack(client, _path(ref) + "/attach", params, tty=tty)
     if tty and a_in and ctx.in_is_terminal():
-        size = streams.terminal_size(1)
-        if size:
-            try:
-                client.request("POST", _path(ref) + "/resize", {"h": size[0], "w": size[1]})
-            except HoistError:
-                pass
+        _resize(client, _path(ref) + "/resize")
     if _copy_streams(ctx, sock, leftover, multiplexed, tty=tty, a_in=a_in,
                      detach_keys=opts.get("detach_keys") or ""):
         return 0
@@ -431,12 +433,7 @@ def run_exec(ctx: Context, opts: dict[str, Any], args: list[str]) -> int:
                                                  {"Detach": False, "Tty": tty}, tty=tty)
     a_in = bool(opts["interactive"])
     if tty:
-        size = streams.terminal_size(1)
-        if size:
-            try:
-                client.request("POST", f"/exec/{exec_id}/resize", {"h": size[0], "w": size[1]})
-            except HoistError:
-                pass
+        _resize(client, f"/exec/{exec_id}/resize")
     if _copy_streams(ctx, sock, leftover, multiplexed, tty=tty, a_in=a_in,
                      detach_keys=opts["detach_keys"]):
         return 0
