@@ -6,6 +6,7 @@ shim process per container (hoist/engine/containers/shim.py) that outlives the d
 """
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import os
@@ -18,13 +19,16 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from ... import linux
 from ...errors import Conflict, HoistError, InvalidArgument, NotFound
 from ..images import ImageService
 from ..store import ImageStore
 from .names import random_name, validate_name
+
+if TYPE_CHECKING:
+    from ...runtime.cgroups import Cgroup
 
 RUNTIMES = {"runc": "/usr/bin/runc", "crun": "/usr/bin/crun"}
 DEFAULT_RUNTIME = "runc"
@@ -77,6 +81,7 @@ class ContainerService:
         self._pending: dict[str, list[Callable[[socket.socket], None]]] = {}
         self._exits: dict[str, int] = {}
         self._last_exit: dict[str, int] = {}   # exits seen per container (wait next-exit)
+        self._fs_users: dict[str, int] = {}    # mounted_rootfs() users of a stopped container
 
     # ------------------------------------------------------------------ records
 
@@ -296,6 +301,37 @@ class ContainerService:
         linux.mount("overlay", target, "overlay", 0, opts)
         return target
 
+    @contextlib.contextmanager
+    def mounted_rootfs(self, ref: str) -> Iterator[tuple[dict[str, Any], str]]:
+        """(doc, path of the container's merged rootfs) for cp, export, commit and diff:
+        a stopped container's overlay is mounted for the duration and unmounted after
+        (unless it started meanwhile). Held under the service lock's count, so two users
+        of a stopped container share one mount."""
+        cid = self.resolve(ref)
+        with self._lock:
+            doc = self._load(cid)
+            path = self._mount_rootfs(doc)
+            self._fs_users[cid] = self._fs_users.get(cid, 0) + 1
+        try:
+            yield doc, path
+        finally:
+            with self._lock:
+                n = self._fs_users.get(cid, 1) - 1
+                if n:
+                    self._fs_users[cid] = n
+                else:
+                    self._fs_users.pop(cid, None)
+                    if not self.is_running(cid):
+                        self._umount_rootfs(cid)
+
+    def cgroup(self, ref: str) -> "Cgroup":
+        """The running container's cgroup (top, stats, update)."""
+        from ...runtime.cgroups import open_cgroup
+        doc = self.get(ref)
+        if not doc["State"]["Running"]:
+            raise Conflict(f"Container {doc['Id']} is not running")
+        return open_cgroup(f"/hoist/{doc['Id']}")
+
     def _umount_rootfs(self, cid: str) -> None:
         target = os.path.join(self.dir(cid), "bundle", "rootfs")
         while os.path.ismount(target):
@@ -425,7 +461,8 @@ class ContainerService:
                 doc = self._load(cid)
             except NotFound:
                 return
-            self._umount_rootfs(cid)
+            if not self._fs_users.get(cid):
+                self._umount_rootfs(cid)
             doc["State"].update(Status="exited", Running=False, Paused=False, Pid=0,
                                 ExitCode=int(ex["code"]), FinishedAt=_iso(ex["finished_at"]))
             doc.pop("ShimPid", None)
