@@ -79,10 +79,13 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, stop)
     print(f"hoistd {__version__} listening on {host} (data root {data_root}, "
           f"snapshotter {engine.store.snapshots.name})", file=sys.stderr, flush=True)
+    # The fork server's interpreter start-up and imports are paid now, not by the first run.
+    threading.Thread(target=engine.containers.supervisor, daemon=True, name="supervisor").start()
     try:
         server.serve_forever(poll_interval=0.5)
     finally:
         server.server_close()
+        engine.containers.close()  # the fork server goes; monitors and containers stay
         try:
             os.unlink(path)
         except FileNotFoundError:

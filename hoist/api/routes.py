@@ -148,7 +148,7 @@ class _Routes:
             "NCPU": os.cpu_count() or 1, "MemTotal": mem, "GenericResources": None,
             "DockerRootDir": self.store.paths.data_root, "HttpProxy": "", "HttpsProxy": "",
             "NoProxy": "", "Name": uname.nodename, "Labels": [], "ExperimentalBuild": False,
-            "ServerVersion": DOCKER_COMPAT_VERSION, "Runtimes": {"hoist": {"path": "hoist-runtime"}},
+            "ServerVersion": DOCKER_COMPAT_VERSION, "Runtimes": _runtimes(),
             "DefaultRuntime": "hoist", "Swarm": {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive",
                                                  "ControlAvailable": False, "Error": "", "RemoteManagers": None},
             "LiveRestoreEnabled": True, "Isolation": "", "InitBinary": "",
@@ -389,3 +389,14 @@ def _event_matches(ev: Any, filters: dict[str, list[str]]) -> bool:
                 for v in values):
             return False
     return True
+
+
+def _runtimes() -> dict[str, Any]:
+    """hoist's own runtime, and runc/crun when installed (``--runtime runc``)."""
+    import shutil
+    out: dict[str, Any] = {"hoist": {"path": "hoist"}}
+    for name in ("runc", "crun"):
+        path = shutil.which(name)
+        if path:
+            out[name] = {"path": path}
+    return out

@@ -2,16 +2,17 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
 import struct
 import threading
 import time
 from typing import Any, BinaryIO, Iterator
 
+from ..detachkeys import DetachMatcher, parse_detach_keys
 from ..engine.containers.execs import ExecService
-from ..engine.containers.service import ContainerService, _NotModified, _parse_iso
-from ..errors import InvalidArgument
+from ..engine.containers.service import AttachRequest, ContainerService, _NotModified, _parse_iso
+from ..errors import Conflict, HoistError, InvalidArgument
+from ..runtime.logfile import read_logs
 from .http import EmptyResponse, HijackResponse, JSONResponse, Request, Router, StreamResponse
 
 RAW = "application/vnd.docker.raw-stream"
@@ -126,81 +127,75 @@ class _ContainerRoutes:
         self.svc.remove(req.params["id"], force=req.flag("force"), volumes=req.flag("v"))
         return EmptyResponse(204)
 
+    def _size(self, req: Request) -> tuple[int, int]:
+        return req.int_arg("h", 0) or 0, req.int_arg("w", 0) or 0
+
     def resize(self, req: Request) -> Any:
-        self.svc.get(req.params["id"])
+        h, w = self._size(req)
+        self.svc.resize(req.params["id"], h, w)
         return JSONResponse({}, 200)
 
     # ---------------------------------------------------------------- exec
 
     def exec_create(self, req: Request) -> Any:
-        return JSONResponse(self.execs.create(req.params["id"], req.json_body() or {}), 201)
+        body = req.json_body() or {}
+        if body.get("DetachKeys"):
+            parse_detach_keys(body["DetachKeys"])
+        return JSONResponse(self.execs.create(req.params["id"], body), 201)
 
     def exec_inspect(self, req: Request) -> Any:
         return self.execs.inspect(req.params["id"])
 
     def exec_resize(self, req: Request) -> Any:
-        self.execs.get(req.params["id"])
+        rec = self.execs.get(req.params["id"])
+        p = rec.get("_proc")
+        if p is None or rec["ExitCode"] is not None:
+            raise Conflict(f"Exec {rec['ID']} is not running")
+        h, w = self._size(req)
+        try:
+            p.resize(h, w)
+        except Conflict:
+            pass  # no terminal: dockerd ignores it too
         return JSONResponse({}, 200)
 
     def exec_start(self, req: Request) -> Any:
         eid = req.params["id"]
         body = req.json_body() or {}
         rec = self.execs.get(eid)
-        stdin = rec["OpenStdin"] and not body.get("Detach")
-        p = self.execs.spawn(eid, stdin)
-
-        def pump(src: Any, out: Any, stream: int, lock: threading.Lock) -> None:
+        tty = bool(rec["ProcessConfig"]["tty"])
+        detach = bool(body.get("Detach"))
+        stdin = rec["OpenStdin"] and not detach
+        proc = self.execs.prepare(eid, stdin)
+        if detach:
             try:
-                while True:
-                    data = os.read(src.fileno(), 65536)
-                    if not data:
-                        break
-                    if out is not None:
-                        with lock:
-                            out.sendall(_frame(stream, data))
-            except OSError:
-                pass
-
-        if body.get("Detach"):
-            def reap() -> None:
-                lock = threading.Lock()
-                t = threading.Thread(target=pump, args=(p.stderr, None, 2, lock), daemon=True)
-                t.start()
-                pump(p.stdout, None, 1, lock)
-                t.join()
-                self.execs.finished(eid, p.wait())
-            threading.Thread(target=reap, daemon=True).start()
+                proc.start()
+            except HoistError as e:
+                self.execs.failed(eid, e)
+                raise
+            self.execs.started(eid)
             return EmptyResponse(200)
+        keys = parse_detach_keys(rec["DetachKeys"]) if tty and stdin else None
 
         def run(client: socket.socket, rfile: BinaryIO) -> None:
-            lock = threading.Lock()
-            if stdin:
-                def pump_in() -> None:
-                    try:
-                        while True:
-                            data = rfile.read1(65536)  # type: ignore[attr-defined]
-                            if not data:
-                                break
-                            p.stdin.write(data)
-                            p.stdin.flush()
-                    except (OSError, ValueError):
-                        pass
-                    try:
-                        p.stdin.close()
-                    except OSError:
-                        pass
-                threading.Thread(target=pump_in, daemon=True).start()
-            t = threading.Thread(target=pump, args=(p.stderr, client, 2, lock), daemon=True)
-            t.start()
-            pump(p.stdout, client, 1, lock)
-            t.join()
-            self.execs.finished(eid, p.wait())
             try:
-                client.shutdown(socket.SHUT_WR)
-            except OSError:
-                pass
+                # With a TTY the client's EOF is not passed on (dockerd neither): ^D is typed.
+                stream = proc.attach(stdin, rec["OpenStdout"], rec["OpenStderr"], stdin_once=not tty)
+            except HoistError as e:
+                # As dockerd: the stream is already hijacked, so the error goes into it
+                # and the exit code (126/127) is left for exec inspect.
+                self.execs.failed(eid, e)
+                msg = (str(e) + "\r\n").encode()
+                _send_quietly(client, msg if tty else _frame(1, msg))
+                return
+            self.execs.started(eid)
+            detached = _splice(client, rfile, stream, stdin, keys)
+            if not detached:
+                # The CLI asks exec inspect for the exit code once the stream ends:
+                # end it only when the process is gone.
+                self.execs.wait(eid)
+            _end(client)
 
-        return HijackResponse(run, MUX)
+        return HijackResponse(run, RAW if tty else MUX)
 
     # ---------------------------------------------------------------- attach
 
@@ -208,49 +203,39 @@ class _ContainerRoutes:
         doc = self.svc.get(req.params["id"])
         cid = doc["Id"]
         tty = bool(doc["Config"].get("Tty"))
-        want_stdin = req.flag("stdin")
-        ready = threading.Event()
-        holder: list[socket.socket] = []
-
-        def got(s: socket.socket) -> None:
-            holder.append(s)
-            ready.set()
+        want = AttachRequest(stdin=req.flag("stdin"), stdout=req.flag("stdout"),
+                             stderr=req.flag("stderr"), logs=req.flag("logs"))
+        live = req.arg("stream") in ("", "1", "true", "True")
+        keys = parse_detach_keys(req.arg("detachKeys")) if tty and want.stdin else None
+        path = doc["LogPath"]
 
         def run(client: socket.socket, rfile: BinaryIO) -> None:
             self.events.publish("container", "attach", cid, image=doc["Config"]["Image"],
                                 name=doc["Name"][1:])
-            self.svc.attach(cid, got)
-            ready.wait()
-            shim = holder[0]
-            if shim is None:
+            if not live:
+                # logs=1&stream=0: the log replay alone
+                if want.logs:
+                    streams = {s for s in ("stdout", "stderr") if getattr(want, s)}
+                    for e in read_logs(path):
+                        if e.stream in streams:
+                            client.sendall(e.data if tty else _frame(1 if e.stream == "stdout" else 2, e.data))
                 return
-            if want_stdin:
-                def pump_in() -> None:
-                    try:
-                        while True:
-                            data = rfile.read1(65536)  # type: ignore[attr-defined]
-                            if not data:
-                                break
-                            shim.sendall(data)
-                    except OSError:
-                        pass
-                    try:
-                        shim.shutdown(socket.SHUT_WR)
-                    except OSError:
-                        pass
-                threading.Thread(target=pump_in, daemon=True).start()
-            try:
-                while True:
-                    data = shim.recv(65536)
-                    if not data:
-                        break
-                    client.sendall(data)
-            finally:
-                shim.close()
-                try:
-                    client.shutdown(socket.SHUT_WR)
-                except OSError:
-                    pass
+            ready = threading.Event()
+            holder: list[socket.socket | None] = []
+
+            def got(s: socket.socket | None) -> None:
+                holder.append(s)
+                ready.set()
+
+            self.svc.attach(cid, want, got)
+            ready.wait()
+            stream = holder[0]
+            if stream is None:
+                return
+            if _splice(client, rfile, stream, want.stdin, keys):
+                self.events.publish("container", "detach", cid, image=doc["Config"]["Image"],
+                                    name=doc["Name"][1:])
+            _end(client)
 
         return HijackResponse(run, RAW if tty else MUX)
 
@@ -260,73 +245,100 @@ class _ContainerRoutes:
         doc, path = self.svc.logs(req.params["id"])
         cid = doc["Id"]
         tty = bool(doc["Config"].get("Tty"))
-        want = set()
-        if req.flag("stdout"):
-            want.add("stdout")
-        if req.flag("stderr"):
-            want.add("stderr")
+        want = {s for s in ("stdout", "stderr") if req.flag(s)}
         if not want:
             raise InvalidArgument("Bad parameters: you must choose at least one stream")
         follow = req.flag("follow")
         stamps = req.flag("timestamps")
-        tail = req.arg("tail") or "all"
+        tail_arg = req.arg("tail") or "all"
+        try:
+            tail = None if tail_arg == "all" else int(tail_arg)
+        except ValueError:
+            tail = None  # dockerd reads a bad tail as "all"
+        if tail is not None and tail < 0:
+            tail = None
         since = _time_arg(req.arg("since"))
         until = _time_arg(req.arg("until"))
 
-        def render(rec: dict[str, Any]) -> bytes:
-            if rec.get("stream") not in want:
-                return b""
-            t = rec.get("time", "")
-            if since or until:
-                ts = _parse_iso(t[:26] + "Z") if t else 0
-                if since and ts < since or until and ts > until:
-                    return b""
-            data = rec.get("log", "").encode()
-            if stamps:
-                data = t.encode() + b" " + data
-            return data if tty else _frame(1 if rec["stream"] == "stdout" else 2, data)
+        def stop() -> bool:
+            return not self.svc.is_running(cid) or bool(until and time.time() > until)
 
         def gen() -> Iterator[bytes]:
-            try:
-                f = open(path, "rb")
-            except FileNotFoundError:
-                return
-            with f:
-                lines = f.readlines()
-                if tail != "all":
-                    try:
-                        n = int(tail)
-                    except ValueError:
-                        n = -1
-                    if n >= 0:
-                        lines = lines[len(lines) - n:] if n else []
-                pos = f.tell()
-                buf = b""
-                for line in lines:
-                    if line.endswith(b"\n"):
-                        yield render(json.loads(line))
-                    else:
-                        pos -= len(line)
-                if not follow:
-                    return
-                f.seek(pos)
-                while True:
-                    running = self.svc.is_running(cid)
-                    chunk = f.read()
-                    if chunk:
-                        buf += chunk
-                        *complete, buf = buf.split(b"\n")
-                        for line in complete:
-                            if line:
-                                yield render(json.loads(line))
-                    elif not running:
-                        return
-                    else:
-                        if until and time.time() > until:
-                            return
-                        time.sleep(0.05)  # json-file follow: the file is the only channel
+            entries = read_logs(path, tail=tail, since_ns=int(since * 1e9) if since else None,
+                                until_ns=int(until * 1e9) if until else None,
+                                follow=follow and self.svc.is_running(cid), stop=stop)
+            for e in entries:
+                if e.stream not in want:
+                    continue
+                data = e.timestamp.encode() + b" " + e.data if stamps else e.data
+                yield data if tty else _frame(1 if e.stream == "stdout" else 2, data)
 
         return StreamResponse(gen(), RAW if tty else MUX)
+
+
+def _send_quietly(sock: socket.socket, data: bytes) -> None:
+    try:
+        sock.sendall(data)
+    except OSError:
+        pass
+
+
+def _splice(client: socket.socket, rfile: BinaryIO, stream: socket.socket, stdin: bool,
+            keys: bytes | None) -> bool:
+    """Copy the monitor's stream to the client and (with stdin) the client's bytes to the
+    monitor, until the stream ends. The client's EOF is passed on as SHUT_WR (stdin
+    EOF). Returns True when the client typed the detach keys (only looked for with a TTY)."""
+    detached = threading.Event()
+
+    def pump_in() -> None:
+        matcher = DetachMatcher(keys) if keys else None
+        try:
+            while True:
+                data = rfile.read1(65536)  # type: ignore[attr-defined]
+                if not data:
+                    break
+                if matcher is not None:
+                    data, hit = matcher.feed(data)
+                    if data:
+                        stream.sendall(data)
+                    if hit:
+                        detached.set()
+                        # Unblocks the output loop below; the container keeps running.
+                        stream.shutdown(socket.SHUT_RDWR)
+                        return
+                else:
+                    stream.sendall(data)
+        except OSError:
+            return
+        try:
+            stream.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    if stdin:
+        threading.Thread(target=pump_in, daemon=True, name="attach-stdin").start()
+    try:
+        while True:
+            try:
+                data = stream.recv(65536)
+            except OSError:
+                break
+            if not data:
+                break
+            try:
+                client.sendall(data)
+            except OSError:
+                break
+    finally:
+        stream.close()
+    return detached.is_set()
+
+
+def _end(client: socket.socket) -> None:
+    try:
+        client.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
 
 
 def _time_arg(v: str) -> float:

@@ -63,24 +63,8 @@ def hijack(client: Any, path: str, params: Any = None, body: Any = None, *,
 
 def parse_detach_keys(spec: str) -> bytes:
     """docker's detach-keys syntax: comma separated ``ctrl-<x>`` or single characters."""
-    if not spec:
-        return DEFAULT_DETACH_KEYS
-    out = bytearray()
-    for part in spec.split(","):
-        if part.startswith("ctrl-") and len(part) == 6:
-            ch = part[5]
-            codes = {"@": 0, "[": 27, "\\": 28, "]": 29, "^": 30, "_": 31}
-            if "a" <= ch <= "z":
-                out.append(ord(ch) - ord("a") + 1)
-            elif ch in codes:
-                out.append(codes[ch])
-            else:
-                raise HoistError(f"Unknown character: '{part}'")
-        elif len(part) == 1:
-            out.append(ord(part))
-        else:
-            raise HoistError(f"Unknown character: '{part}'")
-    return bytes(out)
+    from ..detachkeys import parse_detach_keys as parse
+    return parse(spec)
 
 
 class Demux:

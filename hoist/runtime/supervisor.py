@@ -296,6 +296,10 @@ class Supervisor:
         return m
 
     def reconnect(self, container_id: str, state_dir: str) -> Monitor | None:
+        return self.reconnect_monitor(container_id, state_dir)
+
+    @staticmethod
+    def reconnect_monitor(container_id: str, state_dir: str) -> Monitor | None:
         """Live restore: a Monitor for a running monitor, or for one whose container exited
         (then wait() returns the recorded status at once); None if there is nothing."""
         try:

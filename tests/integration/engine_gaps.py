@@ -9,7 +9,6 @@ from __future__ import annotations
 import pytest
 
 HOISTD_MISSING = {
-    "tty": "pseudo-TTYs (-t) are not wired through hoistd's container monitor yet",
     "cp": "GET/PUT/HEAD /containers/{id}/archive (cp) is not served yet",
     "top": "GET /containers/{id}/top is not served yet",
     "stats": "GET /containers/{id}/stats is not served yet",

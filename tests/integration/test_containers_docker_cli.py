@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import tempfile
+import time
 
 import pytest
 
@@ -110,3 +112,45 @@ def test_live_restore(tmp_path):
         daemon.docker("rm", "-f", "lr", check=False)
         daemon.stop()
     assert not _mounts(str(tmp_path))
+
+
+def _pane(sess: str) -> str:
+    return subprocess.run(["tmux", "capture-pane", "-p", "-t", sess], capture_output=True,
+                          text=True, check=True).stdout
+
+
+@pytest.mark.skipif(not shutil.which("tmux"), reason="tmux not installed")
+@pytest.mark.parametrize("cli", CLIS)
+def test_docker_run_it_typed_into_and_detached(hoistd, cli, tmp_path):
+    """The real docker CLI with a TTY: hoistd runs the pty, resizes it and sees the
+    detach keys in the stdin stream (the docker CLI leaves them to the daemon)."""
+    name = "dk-" + os.path.basename(cli).replace(".", "") + str(len(cli))
+    hoistd.docker("rm", "-f", name, check=False)
+    rc = tmp_path / "rc"
+    sess = f"hoist-dockerit-{os.getpid()}-{len(cli)}"
+    env = f"DOCKER_HOST=unix://{hoistd.sock}"
+    subprocess.run(["tmux", "new-session", "-d", "-s", sess, "-x", "90", "-y", "25",
+                    f"{env} {cli} run -it --name {name} busybox sh; echo rc=$? > {rc}; "
+                    f"{env} {cli} exec -it {name} sh -c 'tty; exit 3'; echo rc=$? >> {rc}; "
+                    f"sleep 30"], check=True)
+    try:
+        deadline = time.monotonic() + 20
+        while "/ #" not in _pane(sess):
+            assert time.monotonic() < deadline, _pane(sess)
+            time.sleep(0.1)
+        subprocess.run(["tmux", "send-keys", "-t", sess, "echo $((6*7)); stty size", "Enter"], check=True)
+        while "42" not in _pane(sess):
+            assert time.monotonic() < deadline, _pane(sess)
+            time.sleep(0.1)
+        assert "25 90" in _pane(sess) or "24 90" in _pane(sess)  # resized to the pane
+        subprocess.run(["tmux", "send-keys", "-t", sess, "C-p", "C-q"], check=True)
+        while not (rc.exists() and rc.read_text().count("rc=") == 2):
+            assert time.monotonic() < deadline, _pane(sess)
+            time.sleep(0.1)
+        assert rc.read_text().split() == ["rc=0", "rc=3"]
+        assert "/dev/pts/" in _pane(sess)
+        state = json.loads(hoistd.docker("inspect", name, docker=cli).stdout)[0]["State"]
+        assert state["Running"] is True  # detached, not ended
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", sess], check=False)
+        hoistd.docker("rm", "-f", name, check=False)

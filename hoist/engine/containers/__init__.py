@@ -1,4 +1,4 @@
-"""Containers: records, lifecycle, per-container files and the interim shim."""
+"""Containers: records, lifecycle and per-container files; processes run in monitors."""
 from .service import ContainerService, RUNTIMES
 
 __all__ = ["ContainerService", "RUNTIMES"]

@@ -1,20 +1,16 @@
-"""Exec instances (``docker exec``): records in memory, processes via the OCI runtime.
-
-Interim, like the shim: ``runc exec`` runs as the daemon's child with pipes (no tty yet);
-the Supervisor's ExecProcess replaces this when branch ``monitor`` lands.
-"""
+"""Exec instances (``docker exec``): records in memory, processes in the container's
+monitor (hoist.runtime.supervisor.ExecProcess), as dockerd keeps them: an exec
+instance lives as long as its container does in this daemon."""
 from __future__ import annotations
 
 import json
 import os
 import secrets
-import subprocess
-import tempfile
 import threading
 from typing import Any
 
-from ...errors import Conflict, InvalidArgument, NotFound
-from .service import RUNTIMES, DEFAULT_RUNTIME, ContainerService
+from ...errors import Conflict, HoistError, InvalidArgument, NotFound
+from .service import ContainerService
 
 
 class ExecService:
@@ -31,15 +27,21 @@ class ExecService:
         if doc["State"]["Paused"]:
             raise Conflict(f"Container {doc['Id']} is paused, unpause the container before exec")
         cmd = body.get("Cmd")
+        if isinstance(cmd, str):
+            cmd = [cmd]
         if not cmd:
             raise InvalidArgument("No exec command specified")
         eid = secrets.token_hex(32)
         rec = {"ID": eid, "ContainerID": doc["Id"], "Running": False, "ExitCode": None,
-               "Pid": 0, "OpenStdin": bool(body.get("AttachStdin")), "OpenStdout": bool(body.get("AttachStdout")),
-               "OpenStderr": bool(body.get("AttachStderr")), "CanRemove": False, "DetachKeys": "",
-               "ProcessConfig": {"tty": bool(body.get("Tty")), "entrypoint": cmd[0], "arguments": cmd[1:],
-                                 "privileged": bool(body.get("Privileged")), "user": body.get("User") or ""},
-               "_body": body}
+               "Pid": 0, "OpenStdin": bool(body.get("AttachStdin")),
+               "OpenStdout": bool(body.get("AttachStdout")),
+               "OpenStderr": bool(body.get("AttachStderr")), "CanRemove": False,
+               "DetachKeys": body.get("DetachKeys") or "",
+               "ProcessConfig": {"tty": bool(body.get("Tty")), "entrypoint": cmd[0],
+                                 "arguments": list(cmd[1:]),
+                                 "privileged": bool(body.get("Privileged")),
+                                 "user": body.get("User") or ""},
+               "_body": dict(body, Cmd=list(cmd)), "_proc": None, "_started": False}
         with self._lock:
             self._execs[eid] = rec
         self.c.store.events.publish("container", f"exec_create: {' '.join(cmd)}", doc["Id"],
@@ -54,21 +56,20 @@ class ExecService:
         return rec
 
     def inspect(self, eid: str) -> dict[str, Any]:
-        return {k: v for k, v in self.get(eid).items() if not k.startswith("_")}
-
-    def spawn(self, eid: str, stdin: bool) -> subprocess.Popen:
-        from ...runtime.user import resolve_user
         rec = self.get(eid)
-        if rec["Running"] or rec["ExitCode"] is not None:
-            raise Conflict(f"Error: Exec command {eid} has already run")
-        cid = rec["ContainerID"]
-        doc = self.c.get(cid)
+        with self._lock:
+            return {k: v for k, v in rec.items() if not k.startswith("_")}
+
+    def _process(self, rec: dict[str, Any]) -> dict[str, Any]:
+        """The OCI process for the exec: the container's own, with the exec's overrides."""
+        from ...runtime.user import resolve_user
         body = rec["_body"]
-        d = self.c.dir(cid)
+        d = self.c.dir(rec["ContainerID"])
         with open(os.path.join(d, "bundle", "config.json")) as f:
             proc = json.load(f)["process"]
         proc["args"] = list(body["Cmd"])
-        proc["terminal"] = False
+        proc["terminal"] = bool(body.get("Tty"))
+        proc.pop("consoleSize", None)
         env = {e.split("=", 1)[0]: e for e in proc.get("env", [])}
         for e in body.get("Env") or []:
             env[e.split("=", 1)[0]] = e
@@ -77,38 +78,73 @@ class ExecService:
             proc["cwd"] = body["WorkingDir"]
         if body.get("User"):
             u = resolve_user(os.path.join(d, "bundle", "rootfs"), body["User"])
-            proc["user"] = {"uid": u.uid, "gid": u.gid, **({"additionalGids": list(u.additional_gids)}
-                                                            if u.additional_gids else {})}
+            proc["user"] = {"uid": u.uid, "gid": u.gid,
+                            **({"additionalGids": list(u.additional_gids)} if u.additional_gids else {})}
         if body.get("Privileged"):
             from ...runtime.capabilities import tweak_caps
             caps = list(tweak_caps([], [], True))
             proc["capabilities"] = {k: caps for k in ("bounding", "effective", "permitted")}
-        fd, path = tempfile.mkstemp(prefix="exec-", suffix=".json", dir=os.path.join(d, "state"))
-        with os.fdopen(fd, "w") as f:
-            json.dump(proc, f)
-        rt = doc["HostConfig"].get("Runtime") or DEFAULT_RUNTIME
-        p = subprocess.Popen([RUNTIMES[rt], "--root", os.path.join(self.c.runtime_root, rt), "exec",
-                              "--process", path, cid],
-                             stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, close_fds=True)
+        return proc
+
+    def prepare(self, eid: str, stdin: bool) -> Any:
+        """The exec's ExecProcess, ready to attach or start (once per instance)."""
+        rec = self.get(eid)
+        with self._lock:
+            if rec["_started"]:
+                raise Conflict(f"Error: Exec command {eid} has already run")
+            rec["_started"] = True
+        body = rec["_body"]
+        try:
+            p = self.c.exec_process(rec["ContainerID"], self._process(rec), bool(body.get("Tty")),
+                                    stdin)
+        except BaseException:
+            with self._lock:
+                rec["_started"] = False
+            raise
+        rec["_proc"] = p
+        return p
+
+    def started(self, eid: str) -> None:
+        """The process runs (attach or start returned): record it and watch for its exit."""
+        rec = self.get(eid)
+        p = rec["_proc"]
         with self._lock:
             rec["Running"] = True
             rec["Pid"] = p.pid
-        self.c.store.events.publish("container", f"exec_start: {' '.join(body['Cmd'])}", cid,
-                                    image=doc["Config"]["Image"], name=doc["Name"][1:], execID=eid)
-        rec["_path"] = path
-        return p
+        doc = self.c.get(rec["ContainerID"])
+        self.c.store.events.publish("container", f"exec_start: {' '.join(rec['_body']['Cmd'])}",
+                                    rec["ContainerID"], image=doc["Config"]["Image"],
+                                    name=doc["Name"][1:], execID=eid)
+        threading.Thread(target=self._watch, args=(eid,), daemon=True,
+                         name=f"exec-{eid[:12]}").start()
+
+    def _watch(self, eid: str) -> None:
+        rec = self.get(eid)
+        st = rec["_proc"].wait()
+        self.finished(eid, st.code if st is not None else 255)
+
+    def failed(self, eid: str, e: HoistError) -> None:
+        """The process could not be started (126/127): dockerd records the exit code."""
+        self.finished(eid, e.exit_code if e.exit_code in (126, 127) else 126)
 
     def finished(self, eid: str, code: int) -> None:
         rec = self.get(eid)
-        try:
-            os.unlink(rec.pop("_path", ""))
-        except OSError:
-            pass
         with self._lock:
+            if rec["ExitCode"] is not None:
+                return
             rec["Running"] = False
-            rec["ExitCode"] = code if code >= 0 else 128 - code
+            rec["ExitCode"] = code
             self._done.notify_all()
-        doc = self.c.get(rec["ContainerID"])
-        self.c.store.events.publish("container", "exec_die", rec["ContainerID"], image=doc["Config"]["Image"],
-                                    name=doc["Name"][1:], execID=eid, exitCode=str(rec["ExitCode"]))
+        try:
+            doc = self.c.get(rec["ContainerID"])
+        except NotFound:
+            return
+        self.c.store.events.publish("container", "exec_die", rec["ContainerID"],
+                                    image=doc["Config"]["Image"], name=doc["Name"][1:],
+                                    execID=eid, exitCode=str(code))
+
+    def wait(self, eid: str, timeout: float | None = None) -> int | None:
+        rec = self.get(eid)
+        with self._lock:
+            self._done.wait_for(lambda: rec["ExitCode"] is not None, timeout)
+            return rec["ExitCode"]

@@ -1,8 +1,10 @@
 """ContainerService: container records, lifecycle and the per-container files.
 
 State lives in the ``containers`` table: one JSON document per container (Config,
-HostConfig, State...) so no schema migration is needed. The process side runs in one
-shim process per container (hoist/engine/containers/shim.py) that outlives the daemon.
+HostConfig, State...) so no schema migration is needed. The process side is
+hoist.runtime.supervisor: a fork server the daemon starts once, and one monitor per
+running container (stdio or pty, json-file log, exit status) that outlives the daemon.
+The daemon keeps one ``wait`` connection per running container and nothing else.
 """
 from __future__ import annotations
 
@@ -11,18 +13,17 @@ import datetime
 import json
 import os
 import secrets
-import select
 import shutil
 import signal as _signal
 import socket
-import subprocess
-import sys
 import threading
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from ... import linux
-from ...errors import Conflict, HoistError, InvalidArgument, NotFound
+from ...errors import CannotExecute, CommandNotFound, Conflict, HoistError, InvalidArgument, NotFound
+from ...runtime.supervisor import ExitStatus, Monitor, MonitorSpec, Supervisor
 from ..images import ImageService
 from ..store import ImageStore
 from .names import random_name, validate_name
@@ -30,8 +31,8 @@ from .names import random_name, validate_name
 if TYPE_CHECKING:
     from ...runtime.cgroups import Cgroup
 
-RUNTIMES = {"runc": "/usr/bin/runc", "crun": "/usr/bin/crun"}
-DEFAULT_RUNTIME = "runc"
+RUNTIMES = ("hoist", "runc", "crun")
+DEFAULT_RUNTIME = "hoist"
 ZERO_TIME = "0001-01-01T00:00:00Z"
 
 
@@ -59,12 +60,17 @@ def _signal_num(sig: str | int | None, default: int = _signal.SIGKILL) -> int:
         raise InvalidArgument(f"Invalid signal: {sig}") from None
 
 
-class _Live:
-    """A started container's shim, as seen by this daemon."""
+@dataclass(frozen=True)
+class AttachRequest:
+    """What an attached client wants of the container's stdio."""
+    stdin: bool
+    stdout: bool
+    stderr: bool
+    logs: bool = False
 
-    def __init__(self, shim_pid: int, proc: subprocess.Popen | None) -> None:
-        self.shim_pid = shim_pid
-        self.proc = proc
+
+# Called with the monitor's attach stream, or None when the container will not run.
+OnSocket = Callable[[socket.socket | None], None]
 
 
 class ContainerService:
@@ -73,12 +79,16 @@ class ContainerService:
         self.images = images
         self.db = store.db
         self.root = os.path.join(store.paths.data_root, "containers")
-        self.runtime_root = os.path.join(store.paths.data_root, "runtime")
+        # Runtime state (hoist's own under run/runtime, runc's under run/runc): the
+        # monitors find it there after a daemon restart.
+        self.run_dir = os.path.join(store.paths.data_root, "run")
         os.makedirs(self.root, mode=0o710, exist_ok=True)
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
-        self._live: dict[str, _Live] = {}
-        self._pending: dict[str, list[Callable[[socket.socket], None]]] = {}
+        self._supervisor: Supervisor | None = None
+        self._live: dict[str, Monitor] = {}
+        self._starting: set[str] = set()
+        self._pending: dict[str, list[tuple[AttachRequest, OnSocket]]] = {}
         self._exits: dict[str, int] = {}
         self._last_exit: dict[str, int] = {}   # exits seen per container (wait next-exit)
         self._fs_users: dict[str, int] = {}    # mounted_rootfs() users of a stopped container
@@ -342,6 +352,20 @@ class ContainerService:
 
     # ------------------------------------------------------------------ start
 
+    def supervisor(self) -> Supervisor:
+        """The fork server, started on first use (hoistd warms it at start-up)."""
+        with self._lock:
+            if self._supervisor is None:
+                self._supervisor = Supervisor(self.run_dir)
+            return self._supervisor
+
+    def close(self) -> None:
+        """Daemon exit: the fork server goes; monitors and containers keep running."""
+        with self._lock:
+            sup, self._supervisor = self._supervisor, None
+        if sup is not None:
+            sup.close()
+
     def start(self, ref: str) -> None:
         cid = self.resolve(ref)
         with self._lock:
@@ -349,112 +373,120 @@ class ContainerService:
             st = doc["State"]
             if st["Paused"]:
                 raise Conflict("cannot start a paused container, try unpause instead")
-            if st["Running"]:
+            if st["Running"] or cid in self._starting:
                 raise _NotModified()
-            try:
-                self._start_locked(doc)
-            except HoistError:
-                if doc["HostConfig"].get("AutoRemove"):
-                    self.remove(cid, force=True)  # --rm: a failed start leaves nothing behind
-                raise
+            self._starting.add(cid)
+        # The slow part (mount, spec, monitor, runtime create) runs outside the service
+        # lock, so containers start in parallel; _starting keeps one start per container.
+        try:
+            self._start(doc)
+        except HoistError:
+            if doc["HostConfig"].get("AutoRemove"):
+                self.remove(cid, force=True)  # --rm: a failed start leaves nothing behind
+            raise
+        finally:
+            with self._lock:
+                self._starting.discard(cid)
+                self._changed.notify_all()
         self.store.events.publish("container", "start", cid, image=doc["Config"]["Image"],
                                   name=doc["Name"][1:])
 
-    def _start_locked(self, doc: dict[str, Any]) -> None:
+    def _start(self, doc: dict[str, Any]) -> None:
         from ...runtime.spec import SpecInput, generate
         cid = doc["Id"]
         d = self.dir(cid)
         hc = doc["HostConfig"]
-        rootfs = self._mount_rootfs(doc)
+        with self._lock:
+            rootfs = self._mount_rootfs(doc)
         try:
             spec = generate(SpecInput(
                 container_id=cid, config=doc["Config"], host_config=hc, rootfs=rootfs,
                 hostname_path=doc["HostnamePath"], hosts_path=doc["HostsPath"],
                 resolv_conf_path=doc["ResolvConfPath"], cgroups_path=f"/hoist/{cid}"))
+            with open(os.path.join(d, "bundle", "config.json"), "w") as f:
+                json.dump(spec, f)
+            state_dir = os.path.join(d, "state")
+            shutil.rmtree(state_dir, ignore_errors=True)
+            cfg = doc["Config"]
+            log_opts = (hc.get("LogConfig") or {}).get("Config") or {}
+            monitor = self.supervisor().create(MonitorSpec(
+                container_id=cid, bundle=os.path.join(d, "bundle"), state_dir=state_dir,
+                runtime=hc.get("Runtime") or DEFAULT_RUNTIME, tty=bool(cfg.get("Tty")),
+                open_stdin=bool(cfg.get("OpenStdin")), log_path=doc["LogPath"],
+                log_max_size=_size_opt(log_opts.get("max-size"), 10 << 20),
+                log_max_files=int(log_opts.get("max-file") or 3)))
         except HoistError as e:
-            self._umount_rootfs(cid)
-            if "unable to find user" in e.message:
-                doc["State"]["Error"] = e.message
-                self._save(doc)
-            raise
-        state_dir = os.path.join(d, "state")
-        shutil.rmtree(state_dir, ignore_errors=True)
-        os.makedirs(state_dir, mode=0o700)
-        with open(os.path.join(d, "bundle", "config.json"), "w") as f:
-            json.dump(spec, f)
-        cfg = doc["Config"]
-        with open(os.path.join(state_dir, "shim.json"), "w") as f:
-            json.dump({"id": cid, "bundle": os.path.join(d, "bundle"),
-                       "runtime": RUNTIMES[hc.get("Runtime") or DEFAULT_RUNTIME],
-                       "runtime_root": os.path.join(self.runtime_root, hc.get("Runtime") or DEFAULT_RUNTIME),
-                       "open_stdin": cfg.get("OpenStdin"), "stdin_once": cfg.get("StdinOnce"),
-                       "tty": cfg.get("Tty"), "log_path": doc["LogPath"]}, f)
-        proc = subprocess.Popen([sys.executable, "-m", "hoist.engine.containers.shim", state_dir],
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                start_new_session=True, close_fds=True,
-                                cwd="/", env={**os.environ, "PYTHONPATH": _pkg_root()})
-        msg = json.loads(proc.stdout.readline() or b'{"error": "monitor failed to start", "code": 128}')
-        if "error" in msg:
-            proc.wait()
-            self._umount_rootfs(cid)
-            for cb in self._pending.pop(cid, []):
-                cb(None)  # the attached clients see the end of the stream
-            self._fail_start(doc, msg)
-        pending = self._pending.pop(cid, [])
-        socks = []
-        for cb in pending:
-            socks.append((self._connect(cid), cb))
-        proc.stdin.write(b"%d\n" % len(socks))
-        proc.stdin.flush()
-        msg = json.loads(proc.stdout.readline() or b'{"error": "monitor failed", "code": 128}')
-        for s, cb in socks:
-            cb(s)
-        proc.stdin.close()
-        proc.stdout.close()
-        live = _Live(proc.pid, proc)
-        self._live[cid] = live
-        st = doc["State"]
-        st.update(Status="running", Running=True, Paused=False, Restarting=False, OOMKilled=False,
-                  Dead=False, Pid=int(msg.get("started") or msg.get("created") or 0), ExitCode=0,
-                  Error="", StartedAt=_iso(time.time()), FinishedAt=ZERO_TIME)
-        doc["ShimPid"] = proc.pid
-        self._save(doc)
-        self._changed.notify_all()
-        threading.Thread(target=self._watch, args=(cid, live), daemon=True,
+            self._start_failed(doc, e, None)
+        # Clients that attached before the start see everything from the first byte.
+        with self._lock:
+            pending = self._pending.pop(cid, [])
+        for want, cb in pending:
+            try:
+                cb(monitor.attach(want.stdin, want.stdout, want.stderr, want.logs,
+                                  stdin_once=_closes_stdin(cfg)))
+            except HoistError:
+                cb(None)
+        try:
+            monitor.start()
+        except HoistError as e:
+            self._start_failed(doc, e, monitor)
+        with self._lock:
+            self._live[cid] = monitor
+            doc = self._load(cid)
+            doc["State"].update(Status="running", Running=True, Paused=False, Restarting=False,
+                                OOMKilled=False, Dead=False, Pid=monitor.pid, ExitCode=0, Error="",
+                                StartedAt=_iso(time.time()), FinishedAt=ZERO_TIME)
+            self._save(doc)
+            self._changed.notify_all()
+        self._watch_in_background(cid, monitor)
+
+    def _start_failed(self, doc: dict[str, Any], e: HoistError, monitor: Monitor | None) -> None:
+        """Record a failed start as dockerd does and raise its error. A command that
+        cannot run leaves the container exited with 126/127 (the CLI maps the message)."""
+        cid = doc["Id"]
+        with self._lock:
+            for _, cb in self._pending.pop(cid, []):
+                cb(None)  # attached clients see the end of the stream
+        if monitor is not None:
+            monitor.wait(5)  # the monitor has recorded the exit; let it finish
+        with self._lock:
+            if not self._fs_users.get(cid):
+                self._umount_rootfs(cid)
+            try:
+                doc = self._load(cid)
+            except NotFound:
+                raise e from None
+            exec_failed = isinstance(e, (CannotExecute, CommandNotFound))
+            text = (f"failed to create task for container: failed to create shim task: "
+                    f"OCI runtime create failed: {e.message}: unknown")
+            if exec_failed or "unable to find user" in e.message:
+                doc["State"].update(Error=text if exec_failed else e.message)
+            if exec_failed:
+                doc["State"].update(ExitCode=e.exit_code, Status="exited",
+                                    FinishedAt=_iso(time.time()))
+            self._save(doc)
+            self._exits[cid] = self._exits.get(cid, 0) + 1
+            self._changed.notify_all()
+        if exec_failed:
+            err = StartError(text)
+            err.status = 400
+            err.exit_code = e.exit_code
+            raise err from None
+        if "unable to find user" in e.message or isinstance(e, (InvalidArgument, NotFound, Conflict)):
+            raise e
+        raise StartError(f"failed to create task for container: {e.message}") from None
+
+    def _watch_in_background(self, cid: str, monitor: Monitor) -> None:
+        threading.Thread(target=self._watch, args=(cid, monitor), daemon=True,
                          name=f"watch-{cid[:12]}").start()
 
-    def _fail_start(self, doc: dict[str, Any], msg: dict[str, Any]) -> None:
-        code = int(msg.get("code") or 128)
-        err = str(msg.get("error") or "")
-        text = f"failed to create task for container: OCI runtime create failed: {err}: unknown"
-        doc["State"].update(Error=text, ExitCode=code if code in (126, 127) else 128,
-                            Status="created" if code not in (126, 127) else "exited",
-                            FinishedAt=_iso(time.time()) if code in (126, 127) else ZERO_TIME)
-        self._save(doc)
-        e = StartError(text)
-        if code in (126, 127):
-            e.status = 400
-        raise e
+    def _watch(self, cid: str, monitor: Monitor) -> None:
+        status = monitor.wait()
+        while status is None:  # only a timeout gives None; wait() had none
+            status = monitor.wait()
+        self._exited(cid, status)
 
-    def _watch(self, cid: str, live: _Live) -> None:
-        try:
-            fd = os.pidfd_open(live.shim_pid)
-        except ProcessLookupError:
-            fd = -1
-        if fd >= 0:
-            select.select([fd], [], [])
-            os.close(fd)
-        if live.proc is not None:
-            live.proc.wait()
-        self._exited(cid)
-
-    def _exited(self, cid: str) -> None:
-        d = self.dir(cid)
-        try:
-            with open(os.path.join(d, "state", "exit.json")) as f:
-                ex = json.load(f)
-        except (OSError, ValueError):
-            ex = {"code": 255, "finished_at": time.time()}
+    def _exited(self, cid: str, ex: ExitStatus) -> None:
         with self._lock:
             self._live.pop(cid, None)
             try:
@@ -464,14 +496,16 @@ class ContainerService:
             if not self._fs_users.get(cid):
                 self._umount_rootfs(cid)
             doc["State"].update(Status="exited", Running=False, Paused=False, Pid=0,
-                                ExitCode=int(ex["code"]), FinishedAt=_iso(ex["finished_at"]))
-            doc.pop("ShimPid", None)
+                                ExitCode=ex.code, OOMKilled=ex.oom_killed,
+                                FinishedAt=_iso(ex.finished_at or time.time()))
             self._save(doc)
             self._exits[cid] = self._exits.get(cid, 0) + 1
-            self._last_exit[cid] = int(ex["code"])
+            self._last_exit[cid] = ex.code
             self._changed.notify_all()
         name = doc["Name"][1:]
-        self.store.events.publish("container", "die", cid, exitCode=str(ex["code"]),
+        if ex.oom_killed:
+            self.store.events.publish("container", "oom", cid, image=doc["Config"]["Image"], name=name)
+        self.store.events.publish("container", "die", cid, exitCode=str(ex.code),
                                   image=doc["Config"]["Image"], name=name)
         if doc["HostConfig"].get("AutoRemove"):
             try:
@@ -482,32 +516,29 @@ class ContainerService:
     # ------------------------------------------------------------------ restore
 
     def restore(self) -> None:
-        """Daemon start: re-watch running containers; the ones whose shim died become exited."""
+        """Daemon start (live restore): reconnect to the monitors of running containers;
+        a container whose monitor is gone gets the status it recorded, or 255."""
         for r in self.db.query("SELECT id, state FROM containers"):
             doc = json.loads(r["state"])
             if not doc["State"]["Running"]:
                 continue
-            pid = doc.get("ShimPid") or 0
-            alive = False
-            if pid:
-                try:
-                    with open(f"/proc/{pid}/cmdline", "rb") as f:
-                        alive = b"hoist.engine.containers.shim" in f.read()
-                except OSError:
-                    alive = False
-            if alive:
-                live = _Live(pid, None)
-                self._live[r["id"]] = live
-                threading.Thread(target=self._watch, args=(r["id"], live), daemon=True).start()
-            else:
-                self._exited(r["id"])
+            cid = r["id"]
+            monitor = Supervisor.reconnect_monitor(cid, os.path.join(self.dir(cid), "state"))
+            if monitor is None:
+                self._exited(cid, ExitStatus(255, False, time.time(), "monitor lost"))
+                continue
+            with self._lock:
+                self._live[cid] = monitor
+            self._watch_in_background(cid, monitor)
 
     # ------------------------------------------------------------------ signals
 
-    def _runtime(self, doc: dict[str, Any], *args: str) -> subprocess.CompletedProcess:
-        rt = doc["HostConfig"].get("Runtime") or DEFAULT_RUNTIME
-        return subprocess.run([RUNTIMES[rt], "--root", os.path.join(self.runtime_root, rt), *args],
-                              capture_output=True, text=True)
+    def _monitor(self, cid: str) -> Monitor:
+        with self._lock:
+            m = self._live.get(cid)
+        if m is None:
+            raise Conflict(f"Container {cid} is not running")
+        return m
 
     def kill(self, ref: str, sig: str | int | None = None, _event: bool = True) -> None:
         cid = self.resolve(ref)
@@ -518,9 +549,10 @@ class ContainerService:
         if _event:
             self.store.events.publish("container", "kill", cid, image=doc["Config"]["Image"],
                                       name=doc["Name"][1:], signal=str(n))
-        r = self._runtime(doc, "kill", cid, str(n))
-        if r.returncode != 0 and "not running" not in r.stderr and "does not exist" not in r.stderr:
-            raise HoistError(f"Cannot kill container: {ref}: {r.stderr.strip()}")
+        try:
+            self._monitor(cid).kill(n)
+        except Conflict:
+            pass  # it exited meanwhile
         if n == _signal.SIGKILL:
             self._wait_exit(cid, 10)  # as dockerd: a KILL returns once the container is gone
 
@@ -530,7 +562,7 @@ class ContainerService:
         if not doc["State"]["Running"]:
             raise _NotModified()
         if doc["State"]["Paused"]:
-            self._runtime(doc, "resume", cid)
+            self._set_paused(cid, False)
         cfg = doc["Config"]
         n = _signal_num(sig or cfg.get("StopSignal"), _signal.SIGTERM)
         if timeout is None:
@@ -566,6 +598,13 @@ class ContainerService:
         self.store.events.publish("container", "restart", cid, image=doc["Config"]["Image"],
                                   name=doc["Name"][1:])
 
+    def _set_paused(self, cid: str, pause: bool) -> None:
+        m = self._monitor(cid)
+        if pause:
+            m.pause()
+        else:
+            m.resume()
+
     def pause(self, ref: str, pause: bool = True) -> None:
         cid = self.resolve(ref)
         with self._lock:
@@ -574,15 +613,21 @@ class ContainerService:
                 raise Conflict(f"Container {cid} is not running")
             if doc["State"]["Paused"] == pause:
                 raise Conflict(f"Container {cid} is {'already paused' if pause else 'not paused'}")
-            r = self._runtime(doc, "pause" if pause else "resume", cid)
-            if r.returncode != 0:
-                raise HoistError(r.stderr.strip())
+            self._set_paused(cid, pause)
             doc["State"]["Paused"] = pause
             doc["State"]["Status"] = "paused" if pause else "running"
             self._save(doc)
         self.store.events.publish("container", "pause" if pause else "unpause", cid,
                                   image=doc["Config"]["Image"], name=doc["Name"][1:])
 
+    def resize(self, ref: str, height: int, width: int) -> None:
+        cid = self.resolve(ref)
+        try:
+            self._monitor(cid).resize(height, width)
+        except Conflict as e:
+            if "no terminal" not in e.message:
+                raise
+            # dockerd answers 200 for a container without a TTY too
     # ------------------------------------------------------------------ wait/remove
 
     def wait(self, ref: str, condition: str = "not-running") -> dict[str, Any]:
@@ -623,7 +668,10 @@ class ContainerService:
                 raise Conflict(f"You cannot remove a running container {cid}. Stop the container "
                                f"before attempting removal or force remove")
             if doc["State"]["Paused"]:
-                self._runtime(doc, "resume", cid)
+                try:
+                    self._set_paused(cid, False)
+                except Conflict:
+                    pass
             try:
                 self.kill(cid, _signal.SIGKILL)
             except Conflict:
@@ -635,7 +683,8 @@ class ContainerService:
             self._umount_rootfs(cid)
             with self.db.transaction() as c:
                 c.execute("DELETE FROM containers WHERE id=?", (cid,))
-            self._pending.pop(cid, None)
+            for _, cb in self._pending.pop(cid, []):
+                cb(None)
             self._changed.notify_all()
         doomed = self.dir(cid) + ".rm"
         try:
@@ -675,34 +724,32 @@ class ContainerService:
 
     # ------------------------------------------------------------------ attach
 
-    def attach(self, ref: str, on_socket: Callable[[socket.socket], None]) -> bool:
-        """Connect ``on_socket`` to the container's stdio: now if running, else at its start.
-        Returns False when the container is not running and will not be started by us."""
+    def attach(self, ref: str, want: AttachRequest, on_socket: OnSocket) -> None:
+        """Connect ``on_socket`` to the container's stdio: now if running, else at its
+        next start (docker run attaches before it starts). The socket speaks the
+        monitor's attach protocol: Docker's framing out, raw stdin in, SHUT_WR = EOF."""
         cid = self.resolve(ref)
         with self._lock:
             doc = self._load(cid)
-            if doc["State"]["Running"]:
-                on_socket(self._connect(cid))
-                return True
-            self._pending.setdefault(cid, []).append(on_socket)
-            return True
-
-    def _connect(self, cid: str) -> socket.socket:
-        """Connect to the shim's attach socket through /proc/self/fd: the full path may
-        exceed sun_path's 108 bytes."""
-        dfd = os.open(os.path.join(self.dir(cid), "state"), os.O_PATH | os.O_DIRECTORY)
+            m = self._live.get(cid)
+            if m is None:
+                self._pending.setdefault(cid, []).append((want, on_socket))
+                return
         try:
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            s.connect(f"/proc/self/fd/{dfd}/attach.sock")
-            return s
-        finally:
-            os.close(dfd)
+            s = m.attach(want.stdin, want.stdout, want.stderr, want.logs,
+                         stdin_once=_closes_stdin(doc["Config"]))
+        except Conflict:
+            s = None  # it exited meanwhile
+        on_socket(s)
+
+    def exec_process(self, ref: str, process: dict[str, Any], tty: bool, stdin: bool) -> Any:
+        """An exec instance in the running container (hoist.runtime.supervisor.ExecProcess)."""
+        return self._monitor(self.resolve(ref)).exec(process, tty, stdin)
 
     # ------------------------------------------------------------------ views
 
     def inspect(self, ref: str) -> dict[str, Any]:
         doc = dict(self.get(ref))
-        doc.pop("ShimPid", None)
         doc["State"] = dict(doc["State"])
         return doc
 
@@ -745,8 +792,25 @@ class _NotModified(HoistError):
     status = 304
 
 
-def _pkg_root() -> str:
-    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+def _closes_stdin(cfg: dict[str, Any]) -> bool:
+    """Does an attached client's EOF close the container's stdin? dockerd: StdinOnce,
+    and never with a TTY (there the user types ^D; a detach must not end the shell)."""
+    return bool(cfg.get("StdinOnce")) and not cfg.get("Tty")
+
+
+def _size_opt(v: Any, default: int) -> int:
+    """json-file max-size: "10m", "1g", "512k" or bytes."""
+    if not v:
+        return default
+    t = str(v).strip().lower().rstrip("b")
+    mult = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}.get(t[-1:], 1)
+    try:
+        n = int(float(t[:-1] if mult > 1 else t) * mult)
+    except ValueError:
+        raise InvalidArgument(f"invalid max-size for json-file log driver: {v}") from None
+    if n <= 0:
+        raise InvalidArgument(f"invalid max-size for json-file log driver: {v}")
+    return n
 
 
 def _parse_iso(s: str) -> float:
