@@ -425,3 +425,61 @@ def test_on_change_errors_do_not_kill_the_checker() -> None:
     checker.start()
     checker.join(10)
     assert len(calls) == 3
+
+
+# ---------------------------------------------------------------- real processes, real time
+
+def subprocess_probe(argv: list[str], timeout_s: float) -> tuple[int, str | bytes]:
+    """What the engine's exec probe does, with host processes: -1 plus partial output on timeout."""
+    import subprocess
+    try:
+        p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout_s)
+    except subprocess.TimeoutExpired as e:
+        return -1, e.output or b""
+    return p.returncode, p.stdout
+
+
+def _run_real(test: list[str], want: str, **kw: int) -> dict[str, Any]:
+    import time
+    cfg = HealthConfig.parse({"Test": test, "Interval": 20 * MS, **kw})
+    assert cfg is not None
+    seen: list[dict[str, Any]] = []
+    done = threading.Event()
+
+    def on_change(doc: dict[str, Any], changed: bool) -> None:
+        seen.append(doc)
+        if doc["Status"] == want:
+            done.set()
+
+    checker = HealthChecker("c", cfg, subprocess_probe, on_change, started_at=time.time())
+    checker.start()
+    try:
+        assert done.wait(10), seen
+    finally:
+        checker.stop()
+        checker.join(10)
+    return seen[-1]
+
+
+def test_real_shell_probe_healthy() -> None:
+    doc = _run_real(["CMD-SHELL", "echo ready; echo err >&2"], HEALTHY)
+    assert doc["Log"][-1]["ExitCode"] == 0
+    assert doc["Log"][-1]["Output"] == "ready\nerr\n"
+
+
+def test_real_probe_failing_and_timing_out() -> None:
+    doc = _run_real(["CMD", "/bin/sh", "-c", "exit 7"], UNHEALTHY, Retries=2)
+    assert [e["ExitCode"] for e in doc["Log"]] == [7, 7]
+    doc = _run_real(["CMD-SHELL", "echo slow; exec sleep 5"], UNHEALTHY, Retries=1, Timeout=150 * MS)
+    assert doc["Log"][-1]["ExitCode"] == -1
+    assert doc["Log"][-1]["Output"] == "Health check exceeded timeout (150ms): slow\n"
+
+
+def test_presentation_helpers() -> None:
+    assert h.health_status({}) == "none"
+    assert h.health_status({"Health": None}) == "none"
+    assert h.health_status({"Health": {"Status": HEALTHY}}) == HEALTHY
+    assert h.ps_suffix({}) == ""
+    assert h.ps_suffix({"Health": new_health_doc()}) == " (health: starting)"
+    assert h.ps_suffix({"Health": {"Status": UNHEALTHY}}) == " (unhealthy)"
+    assert h.ps_suffix({"Health": {"Status": HEALTHY}}) == " (healthy)"

@@ -375,6 +375,24 @@ class HealthChecker:
             log.exception("health checker for %s crashed", self.container_id)
 
 
+# ---------------------------------------------------------------- presentation
+
+def health_status(state: Mapping[str, Any]) -> str:
+    """State.Health.Status, or ``none`` without a health check (``ps --filter health=``)."""
+    health = state.get("Health")
+    if not health:
+        return "none"
+    return str(health.get("Status") or UNHEALTHY)
+
+
+def ps_suffix(state: Mapping[str, Any]) -> str:
+    """What ``docker ps`` appends to "Up 3 minutes" for a running container."""
+    status = health_status(state)
+    if status == "none":
+        return ""
+    return " (health: starting)" if status == STARTING else f" ({status})"
+
+
 # ---------------------------------------------------------------- formatting
 
 def go_duration(ns: int) -> str:
