@@ -155,6 +155,8 @@ def bench_many(engines: list[Engine], base: str, count: int) -> dict[str, dict[s
 def share_busybox(engines: list[Engine]) -> None:
     """Give every engine hoist's busybox image (offline, byte-identical)."""
     hoist = engines[0]
+    if hoist.run("image", "inspect", "busybox", check=False).returncode != 0:
+        hoist.run("image", "bootstrap", "busybox")  # offline, from Debian's busybox-static
     saved = hoist.run("save", "busybox").stdout
     for e in engines[1:]:
         subprocess.run([*e.cli, "load"], input=saved, env=e.env, capture_output=True, check=True)

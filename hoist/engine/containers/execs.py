@@ -3,8 +3,6 @@ monitor (hoist.runtime.supervisor.ExecProcess), as dockerd keeps them: an exec
 instance lives as long as its container does in this daemon."""
 from __future__ import annotations
 
-import json
-import os
 import secrets
 import threading
 from typing import Any
@@ -60,32 +58,6 @@ class ExecService:
         with self._lock:
             return {k: v for k, v in rec.items() if not k.startswith("_")}
 
-    def _process(self, rec: dict[str, Any]) -> dict[str, Any]:
-        """The OCI process for the exec: the container's own, with the exec's overrides."""
-        from ...runtime.user import resolve_user
-        body = rec["_body"]
-        d = self.c.dir(rec["ContainerID"])
-        with open(os.path.join(d, "bundle", "config.json")) as f:
-            proc = json.load(f)["process"]
-        proc["args"] = list(body["Cmd"])
-        proc["terminal"] = bool(body.get("Tty"))
-        proc.pop("consoleSize", None)
-        env = {e.split("=", 1)[0]: e for e in proc.get("env", [])}
-        for e in body.get("Env") or []:
-            env[e.split("=", 1)[0]] = e
-        proc["env"] = list(env.values())
-        if body.get("WorkingDir"):
-            proc["cwd"] = body["WorkingDir"]
-        if body.get("User"):
-            u = resolve_user(os.path.join(d, "bundle", "rootfs"), body["User"])
-            proc["user"] = {"uid": u.uid, "gid": u.gid,
-                            **({"additionalGids": list(u.additional_gids)} if u.additional_gids else {})}
-        if body.get("Privileged"):
-            from ...runtime.capabilities import tweak_caps
-            caps = list(tweak_caps([], [], True))
-            proc["capabilities"] = {k: caps for k in ("bounding", "effective", "permitted")}
-        return proc
-
     def prepare(self, eid: str, stdin: bool) -> Any:
         """The exec's ExecProcess, ready to attach or start (once per instance)."""
         rec = self.get(eid)
@@ -95,7 +67,7 @@ class ExecService:
             rec["_started"] = True
         body = rec["_body"]
         try:
-            p = self.c.exec_process(rec["ContainerID"], self._process(rec), bool(body.get("Tty")),
+            p = self.c.exec_process(rec["ContainerID"], self.c.exec_spec(rec["ContainerID"], body), bool(body.get("Tty")),
                                     stdin)
         except BaseException:
             with self._lock:

@@ -26,7 +26,11 @@ from ...errors import CannotExecute, CommandNotFound, Conflict, HoistError, Inva
 from ...runtime.supervisor import ExitStatus, Monitor, MonitorSpec, Supervisor
 from ..images import ImageService
 from ..store import ImageStore
+from .health import HealthChecker, HealthConfig, effective_healthcheck, health_status, ps_suffix, \
+    validate_healthcheck
 from .names import random_name, validate_name
+from .restart import RestartDecision, RestartManager, RestartPolicy, containers_to_start, \
+    validate_restart_policy
 
 if TYPE_CHECKING:
     from ...runtime.cgroups import Cgroup
@@ -34,6 +38,9 @@ if TYPE_CHECKING:
 RUNTIMES = ("hoist", "runc", "crun")
 DEFAULT_RUNTIME = "hoist"
 ZERO_TIME = "0001-01-01T00:00:00Z"
+# Kept in the container's record, never shown by inspect (dockerd's
+# HasBeenManuallyStopped): decides unless-stopped/always at daemon start.
+MANUALLY_STOPPED = "HoistManuallyStopped"
 
 
 class StartError(HoistError):
@@ -92,6 +99,8 @@ class ContainerService:
         self._exits: dict[str, int] = {}
         self._last_exit: dict[str, int] = {}   # exits seen per container (wait next-exit)
         self._fs_users: dict[str, int] = {}    # mounted_rootfs() users of a stopped container
+        self._restarts: dict[str, RestartManager] = {}
+        self._health: dict[str, HealthChecker] = {}
 
     # ------------------------------------------------------------------ records
 
@@ -150,7 +159,8 @@ class ContainerService:
         # Until networking exists, default/bridge is an isolated netns with loopback only.
         hc["NetworkMode"] = "bridge" if net == "default" else net
         hc.setdefault("LogConfig", {"Type": "json-file", "Config": {}})
-        hc.setdefault("RestartPolicy", {"Name": "no", "MaximumRetryCount": 0})
+        hc["RestartPolicy"] = validate_restart_policy(hc).to_api()
+        validate_healthcheck(body.get("Healthcheck"))
         cfg = self._merge_config(body, img, image_ref)
         for b in hc.get("Binds") or []:
             src = str(b).split(":", 1)[0]
@@ -255,7 +265,10 @@ class ContainerService:
             v.update(body.get(k) or {})
             if v:
                 cfg[k] = v
-        for k in ("StopSignal", "Healthcheck", "OnBuild", "Shell"):
+        health = effective_healthcheck(body.get("Healthcheck"), img.get("Healthcheck"))
+        if health:
+            cfg["Healthcheck"] = health
+        for k in ("StopSignal", "OnBuild", "Shell"):
             v = body.get(k) or img.get(k)
             if v:
                 cfg[k] = v
@@ -376,6 +389,15 @@ class ContainerService:
             if st["Running"] or cid in self._starting:
                 raise _NotModified()
             self._starting.add(cid)
+            # A start by the user: a fresh restart manager and count, as dockerd does.
+            old = self._restarts.pop(cid, None)
+            if old is not None:
+                old.cancel()
+            self._restarts[cid] = RestartManager(_policy(doc))
+            if doc.get("RestartCount") or doc.get(MANUALLY_STOPPED):
+                doc["RestartCount"] = 0
+                doc.pop(MANUALLY_STOPPED, None)
+                self._save(doc)
         # The slow part (mount, spec, monitor, runtime create) runs outside the service
         # lock, so containers start in parallel; _starting keeps one start per container.
         try:
@@ -438,6 +460,7 @@ class ContainerService:
                                 StartedAt=_iso(time.time()), FinishedAt=ZERO_TIME)
             self._save(doc)
             self._changed.notify_all()
+            self._start_health(doc)
         self._watch_in_background(cid, monitor)
 
     def _start_failed(self, doc: dict[str, Any], e: HoistError, monitor: Monitor | None) -> None:
@@ -487,6 +510,7 @@ class ContainerService:
         self._exited(cid, status)
 
     def _exited(self, cid: str, ex: ExitStatus) -> None:
+        decision: RestartDecision | None = None
         with self._lock:
             self._live.pop(cid, None)
             try:
@@ -495,9 +519,19 @@ class ContainerService:
                 return
             if not self._fs_users.get(cid):
                 self._umount_rootfs(cid)
-            doc["State"].update(Status="exited", Running=False, Paused=False, Pid=0,
-                                ExitCode=ex.code, OOMKilled=ex.oom_killed,
-                                FinishedAt=_iso(ex.finished_at or time.time()))
+            self._stop_health(cid, doc)
+            st = doc["State"]
+            finished = ex.finished_at or time.time()
+            mgr = self._restarts.get(cid)
+            if mgr is not None:
+                decision = mgr.should_restart(ex.code, bool(doc.get(MANUALLY_STOPPED)),
+                                              finished - _parse_iso(st["StartedAt"]))
+            st.update(Status="exited", Running=False, Paused=False, Restarting=False, Pid=0,
+                      ExitCode=ex.code, OOMKilled=ex.oom_killed, FinishedAt=_iso(finished))
+            if decision is not None and decision.restart:
+                # dockerd shows the backoff as running + restarting, without a process.
+                st.update(Status="restarting", Running=True, Restarting=True)
+                doc["RestartCount"] = decision.restart_count
             self._save(doc)
             self._exits[cid] = self._exits.get(cid, 0) + 1
             self._last_exit[cid] = ex.code
@@ -507,29 +541,197 @@ class ContainerService:
             self.store.events.publish("container", "oom", cid, image=doc["Config"]["Image"], name=name)
         self.store.events.publish("container", "die", cid, exitCode=str(ex.code),
                                   image=doc["Config"]["Image"], name=name)
-        if doc["HostConfig"].get("AutoRemove"):
+        if decision is not None and decision.restart and mgr is not None:
+            mgr.schedule(decision, lambda: self._restart_now(cid, mgr),
+                         lambda err: self._restart_gave_up(cid, mgr))
+        elif doc["HostConfig"].get("AutoRemove"):
             try:
                 self.remove(cid, force=True)
             except NotFound:
                 pass
 
+    def _restart_now(self, cid: str, mgr: RestartManager) -> None:
+        """The restart policy's start, after the backoff (on the manager's thread)."""
+        with self._lock:
+            doc = self._load(cid)
+            if self._restarts.get(cid) is not mgr or not doc["State"]["Restarting"] \
+                    or cid in self._starting:
+                return  # stopped, removed or started by hand meanwhile
+            self._starting.add(cid)
+        try:
+            self._start(doc)
+        finally:
+            with self._lock:
+                self._starting.discard(cid)
+                self._changed.notify_all()
+        self.store.events.publish("container", "start", cid, image=doc["Config"]["Image"],
+                                  name=doc["Name"][1:])
+
+    def _restart_gave_up(self, cid: str, mgr: RestartManager) -> None:
+        """Canceled during the backoff, or the start failed: the container is stopped."""
+        with self._lock:
+            try:
+                doc = self._load(cid)
+            except NotFound:
+                return
+            if not doc["State"]["Restarting"] or cid in self._live:
+                return
+            doc["State"].update(Status="exited", Running=False, Restarting=False, Pid=0)
+            self._save(doc)
+            self._changed.notify_all()
+        if doc["HostConfig"].get("AutoRemove"):
+            try:
+                self.remove(cid, force=True)
+            except (NotFound, Conflict):
+                pass
+
+    def _mark_manual(self, cid: str) -> None:
+        with self._lock:
+            try:
+                doc = self._load(cid)
+            except NotFound:
+                return
+            if not doc.get(MANUALLY_STOPPED):
+                doc[MANUALLY_STOPPED] = True
+                self._save(doc)
+
+    def _cancel_restarts(self, cid: str, manual: bool) -> None:
+        """docker stop/kill/rm: no more policy restarts; remember it was by hand."""
+        with self._lock:
+            mgr = self._restarts.get(cid)
+            if mgr is not None:
+                mgr.cancel()
+            if manual:
+                self._mark_manual(cid)
+        if mgr is not None:
+            self._restart_gave_up(cid, mgr)
+
+    # ------------------------------------------------------------------ health
+
+    def _start_health(self, doc: dict[str, Any], resume: bool = False) -> None:
+        """Under the lock, after a start (or unpause, or live restore)."""
+        cid = doc["Id"]
+        cfg = HealthConfig.parse(doc["Config"].get("Healthcheck"), doc["Config"].get("Shell"))
+        if cfg is None:
+            return
+        checker = HealthChecker(cid, cfg, lambda argv, t: self._probe(cid, argv, t),
+                                lambda h, changed: self._health_changed(cid, checker, h, changed),
+                                started_at=_parse_iso(doc["State"]["StartedAt"]),
+                                previous=doc["State"].get("Health"), resume=resume)
+        old = self._health.pop(cid, None)
+        if old is not None:
+            old.stop()
+        self._health[cid] = checker
+        doc["State"]["Health"] = checker.doc
+        self._save(doc)
+        checker.start()
+
+    def _stop_health(self, cid: str, doc: dict[str, Any]) -> None:
+        """Under the lock; the caller saves ``doc``."""
+        checker = self._health.pop(cid, None)
+        if checker is not None:
+            doc["State"]["Health"] = checker.stop()
+
+    def _health_changed(self, cid: str, checker: HealthChecker, health: dict[str, Any],
+                        changed: bool) -> None:
+        with self._lock:
+            if checker.stopped or self._health.get(cid) is not checker:
+                return  # a late probe result: the container stopped meanwhile
+            try:
+                doc = self._load(cid)
+            except NotFound:
+                return
+            doc["State"]["Health"] = health
+            self._save(doc)
+        if changed:
+            self.store.events.publish("container", "health_status: " + health["Status"], cid,
+                                      image=doc["Config"]["Image"], name=doc["Name"][1:])
+
+    def _probe(self, cid: str, argv: list[str], timeout_s: float) -> tuple[int, bytes]:
+        """One health probe: exec ``argv`` as the container's user, in its working dir
+        and environment; (-1, output so far) on timeout, after killing the probe."""
+        import struct
+        process = self.exec_spec(cid, {"Cmd": list(argv)})
+        proc = self._monitor(cid).exec(process, False, False)
+        deadline = time.monotonic() + timeout_s
+        stream = proc.attach(False, True, True)
+        out = bytearray()
+        buf = b""
+        timed_out = False
+        with stream:
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    timed_out = True
+                    break
+                stream.settimeout(left)
+                try:
+                    data = stream.recv(65536)
+                except TimeoutError:
+                    timed_out = True
+                    break
+                except OSError:
+                    break
+                if not data:
+                    break
+                buf += data
+                while len(buf) >= 8:
+                    (n,) = struct.unpack(">I", buf[4:8])
+                    if len(buf) < 8 + n:
+                        break
+                    if len(out) < 8192:
+                        out += buf[8:8 + n]
+                    buf = buf[8 + n:]
+        if timed_out:
+            _kill_pid(proc.pid)
+            return -1, bytes(out)
+        st = proc.wait(max(1.0, deadline - time.monotonic()))
+        if st is None:
+            _kill_pid(proc.pid)
+            return -1, bytes(out)
+        return st.code, bytes(out)
+
     # ------------------------------------------------------------------ restore
 
     def restore(self) -> None:
         """Daemon start (live restore): reconnect to the monitors of running containers;
-        a container whose monitor is gone gets the status it recorded, or 255."""
+        a container whose monitor is gone gets the status it recorded, or 255. Then the
+        restart policies: stopped containers that want it are started again."""
+        stopped: list[tuple[dict[str, Any], bool]] = []
+        lost: list[str] = []
         for r in self.db.query("SELECT id, state FROM containers"):
             doc = json.loads(r["state"])
-            if not doc["State"]["Running"]:
-                continue
             cid = r["id"]
+            if not doc["State"]["Running"]:
+                stopped.append((doc, bool(doc.get(MANUALLY_STOPPED))))
+                continue
+            try:
+                policy = _policy(doc)
+            except InvalidArgument:
+                policy = RestartPolicy()
+            with self._lock:
+                self._restarts[cid] = RestartManager(policy, int(doc.get("RestartCount") or 0))
             monitor = Supervisor.reconnect_monitor(cid, os.path.join(self.dir(cid), "state"))
             if monitor is None:
-                self._exited(cid, ExitStatus(255, False, time.time(), "monitor lost"))
+                lost.append(cid)
                 continue
             with self._lock:
                 self._live[cid] = monitor
+                self._start_health(doc)
             self._watch_in_background(cid, monitor)
+        for cid in lost:
+            self._exited(cid, ExitStatus(255, False, time.time(), "monitor lost"))
+        todo = containers_to_start(stopped)
+        if todo:
+            threading.Thread(target=self._start_all, args=(todo,), daemon=True,
+                             name="restart-policies").start()
+
+    def _start_all(self, ids: list[str]) -> None:
+        for cid in ids:
+            try:
+                self.start(cid)
+            except (HoistError, OSError) as e:
+                print(f"hoistd: restart policy: starting {cid[:12]} failed: {e}", flush=True)
 
     # ------------------------------------------------------------------ signals
 
@@ -549,6 +751,13 @@ class ContainerService:
         if _event:
             self.store.events.publish("container", "kill", cid, image=doc["Config"]["Image"],
                                       name=doc["Name"][1:], signal=str(n))
+        stop_sig = _signal_num(doc["Config"].get("StopSignal"), _signal.SIGTERM)
+        # As dockerd: any kill counts as a manual stop; the stop signal or KILL also
+        # ends the restart policy (a restarting container just stays stopped).
+        if n in (stop_sig, _signal.SIGKILL):
+            self._cancel_restarts(cid, manual=True)
+        else:
+            self._mark_manual(cid)
         try:
             self._monitor(cid).kill(n)
         except Conflict:
@@ -561,6 +770,12 @@ class ContainerService:
         doc = self._load(cid)
         if not doc["State"]["Running"]:
             raise _NotModified()
+        self._cancel_restarts(cid, manual=True)
+        if doc["State"]["Restarting"] and not self.is_running(cid):
+            # In the restart backoff: canceling was all there was to do.
+            self.store.events.publish("container", "stop", cid, image=doc["Config"]["Image"],
+                                      name=doc["Name"][1:])
+            return
         if doc["State"]["Paused"]:
             self._set_paused(cid, False)
         cfg = doc["Config"]
@@ -616,7 +831,11 @@ class ContainerService:
             self._set_paused(cid, pause)
             doc["State"]["Paused"] = pause
             doc["State"]["Status"] = "paused" if pause else "running"
+            if pause:
+                self._stop_health(cid, doc)
             self._save(doc)
+            if not pause:
+                self._start_health(doc, resume=True)
         self.store.events.publish("container", "pause" if pause else "unpause", cid,
                                   image=doc["Config"]["Image"], name=doc["Name"][1:])
 
@@ -685,6 +904,12 @@ class ContainerService:
                 c.execute("DELETE FROM containers WHERE id=?", (cid,))
             for _, cb in self._pending.pop(cid, []):
                 cb(None)
+            mgr = self._restarts.pop(cid, None)
+            if mgr is not None:
+                mgr.cancel()
+            checker = self._health.pop(cid, None)
+            if checker is not None:
+                checker.stop()
             self._changed.notify_all()
         doomed = self.dir(cid) + ".rm"
         try:
@@ -742,6 +967,32 @@ class ContainerService:
             s = None  # it exited meanwhile
         on_socket(s)
 
+    def exec_spec(self, cid: str, body: dict[str, Any]) -> dict[str, Any]:
+        """The OCI process for an exec (API exec body: Cmd, Env, WorkingDir, User,
+        Privileged, Tty): the container's own process with the exec's overrides."""
+        from ...runtime.user import resolve_user
+        d = self.dir(cid)
+        with open(os.path.join(d, "bundle", "config.json")) as f:
+            proc = json.load(f)["process"]
+        proc["args"] = list(body["Cmd"])
+        proc["terminal"] = bool(body.get("Tty"))
+        proc.pop("consoleSize", None)
+        env = {e.split("=", 1)[0]: e for e in proc.get("env", [])}
+        for e in body.get("Env") or []:
+            env[e.split("=", 1)[0]] = e
+        proc["env"] = list(env.values())
+        if body.get("WorkingDir"):
+            proc["cwd"] = body["WorkingDir"]
+        if body.get("User"):
+            u = resolve_user(os.path.join(d, "bundle", "rootfs"), body["User"])
+            proc["user"] = {"uid": u.uid, "gid": u.gid,
+                            **({"additionalGids": list(u.additional_gids)} if u.additional_gids else {})}
+        if body.get("Privileged"):
+            from ...runtime.capabilities import tweak_caps
+            caps = list(tweak_caps([], [], True))
+            proc["capabilities"] = {k: caps for k in ("bounding", "effective", "permitted")}
+        return proc
+
     def exec_process(self, ref: str, process: dict[str, Any], tty: bool, stdin: bool) -> Any:
         """An exec instance in the running container (hoist.runtime.supervisor.ExecProcess)."""
         return self._monitor(self.resolve(ref)).exec(process, tty, stdin)
@@ -749,7 +1000,7 @@ class ContainerService:
     # ------------------------------------------------------------------ views
 
     def inspect(self, ref: str) -> dict[str, Any]:
-        doc = dict(self.get(ref))
+        doc = {k: v for k, v in self.get(ref).items() if not k.startswith("Hoist")}
         doc["State"] = dict(doc["State"])
         return doc
 
@@ -790,6 +1041,27 @@ class ContainerService:
 
 class _NotModified(HoistError):
     status = 304
+
+
+def _policy(doc: dict[str, Any]) -> RestartPolicy:
+    return RestartPolicy.from_api(doc["HostConfig"].get("RestartPolicy"))
+
+
+def _kill_pid(pid: int) -> None:
+    """SIGKILL a probe we started, through a pidfd: never a recycled pid's new owner
+    (the monitor, its parent, has not reaped it while we hold the pidfd open)."""
+    if pid <= 0:
+        return
+    try:
+        fd = os.pidfd_open(pid)
+    except OSError:
+        return
+    try:
+        _signal.pidfd_send_signal(fd, _signal.SIGKILL)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _closes_stdin(cfg: dict[str, Any]) -> bool:
@@ -836,9 +1108,11 @@ def _ago(t: float) -> str:
 
 
 def _status_text(st: dict[str, Any]) -> str:
+    if st.get("Restarting"):
+        return f"Restarting ({st['ExitCode']}) {_ago(_parse_iso(st['FinishedAt']))} ago"
     if st["Running"]:
         s = "Up " + _ago(_parse_iso(st["StartedAt"]))
-        return s + " (Paused)" if st["Paused"] else s
+        return s + " (Paused)" if st["Paused"] else s + ps_suffix(st)
     if st["Status"] == "created":
         return "Created"
     return f"Exited ({st['ExitCode']}) {_ago(_parse_iso(st['FinishedAt']))} ago"
@@ -847,6 +1121,8 @@ def _status_text(st: dict[str, Any]) -> str:
 def _filter_ok(doc: dict[str, Any], filters: dict[str, list[str]]) -> bool:
     for key, values in filters.items():
         if key == "status" and doc["State"]["Status"] not in values:
+            return False
+        if key == "health" and health_status(doc["State"]) not in values:
             return False
         if key == "name" and not any(v.lstrip("/") in doc["Name"] for v in values):
             return False
