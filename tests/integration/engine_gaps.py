@@ -10,19 +10,14 @@ import pytest
 
 HOISTD_MISSING = {
     "tty": "pseudo-TTYs (-t) are not wired through hoistd's container monitor yet",
-    "cp": "GET/PUT/HEAD /containers/{id}/archive (cp) is not served yet",
     "top": "GET /containers/{id}/top is not served yet",
     "stats": "GET /containers/{id}/stats is not served yet",
-    "diff": "GET /containers/{id}/changes (diff) is not served yet",
     "update": "POST /containers/{id}/update is not served yet",
-    "export": "GET /containers/{id}/export is not served yet",
     "commit": "POST /commit is not served yet",
 }
 
-
 def is_hoistd(daemon) -> bool:
     return daemon.sock.endswith("/hoist.sock")
-
 
 def needs(daemon, *features: str) -> None:
     if not is_hoistd(daemon):
@@ -30,7 +25,6 @@ def needs(daemon, *features: str) -> None:
     for f in features:
         if f in HOISTD_MISSING:
             pytest.skip(f"hoistd: {HOISTD_MISSING[f]}")
-
 
 def lacks(daemon, feature: str) -> bool:
     """For a test that checks a gap's feature only in passing."""
