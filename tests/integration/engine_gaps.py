@@ -16,8 +16,10 @@ HOISTD_MISSING = {
     "commit": "POST /commit is not served yet",
 }
 
+
 def is_hoistd(daemon) -> bool:
     return daemon.sock.endswith("/hoist.sock")
+
 
 def needs(daemon, *features: str) -> None:
     if not is_hoistd(daemon):
@@ -25,6 +27,7 @@ def needs(daemon, *features: str) -> None:
     for f in features:
         if f in HOISTD_MISSING:
             pytest.skip(f"hoistd: {HOISTD_MISSING[f]}")
+
 
 def lacks(daemon, feature: str) -> bool:
     """For a test that checks a gap's feature only in passing."""
