@@ -136,7 +136,9 @@ class _FSRoutes:
     def export(self, req: Request) -> Any:
         cm = self.fs.export(req.params["id"])
         write = cm.__enter__()
-        return StreamResponse(_Produced(write, lambda: cm.__exit__(None, None, None)), TAR)
+        # dockerd labels an export application/octet-stream (an archive GET x-tar).
+        return StreamResponse(_Produced(write, lambda: cm.__exit__(None, None, None)),
+                              "application/octet-stream")
 
     def changes(self, req: Request) -> Any:
         return JSONResponse([c.to_api() for c in self.fs.changes(req.params["id"])])

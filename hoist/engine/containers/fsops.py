@@ -114,11 +114,17 @@ def _resolve_target(root_fd: int, path: str, ref: str) -> _Target:
             dir_fd = open_resolved(root_fd, head, os.O_RDONLY | os.O_DIRECTORY)
             name = base
     except OSError as exc:
-        if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
+        if exc.errno == errno.ENOENT:
             raise _not_found(path, ref) from None
-        raise
+        # e.g. "/etc/passwd/": dockerd's lstat fails with ENOTDIR, a 500 there too
+        raise HoistError(f"lstat {abs_path}: {os.strerror(exc.errno)}") from None
     try:
-        st = _lstat(name, dir_fd)
+        try:
+            st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            st = None
+        except OSError as exc:
+            raise HoistError(f"lstat {abs_path}: {os.strerror(exc.errno)}") from None
         if st is None:
             raise _not_found(path, ref)
         target = ""
