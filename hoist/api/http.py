@@ -192,6 +192,7 @@ class StreamResponse:
     chunks: Iterable[bytes]
     content_type: str = "application/json"
     status: int = 200
+    headers: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -216,6 +217,7 @@ class HijackResponse:
 @dataclass(frozen=True)
 class EmptyResponse:
     status: int = 204
+    headers: dict[str, str] | None = None
 
 
 Handler = Callable[[Request], Any]
@@ -384,6 +386,8 @@ class _Handler(BaseHTTPRequestHandler):
             for k, v in self.server.extra_headers.items():
                 self.send_header(k, v)
             self.send_header("Api-Version", self.server.api_version)
+            for k, v in ((resp.headers if resp else None) or {}).items():
+                self.send_header(k, v)
             if status != 204:
                 self.send_header("Content-Length", "0")
             self.end_headers()
@@ -398,7 +402,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_headers(200, resp.content_type, resp.size)
             resp.writer(self.wfile)
         elif isinstance(resp, StreamResponse):
-            self._send_headers(resp.status, resp.content_type, None)
+            self._send_headers(resp.status, resp.content_type, None, resp.headers)
             try:
                 for chunk in resp.chunks:
                     if chunk:
