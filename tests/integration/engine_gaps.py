@@ -11,8 +11,6 @@ import pytest
 HOISTD_MISSING = {
     "tty": "pseudo-TTYs (-t) are not wired through hoistd's container monitor yet",
     "cp": "GET/PUT/HEAD /containers/{id}/archive (cp) is not served yet",
-    "top": "GET /containers/{id}/top is not served yet",
-    "stats": "GET /containers/{id}/stats is not served yet",
     "diff": "GET /containers/{id}/changes (diff) is not served yet",
     "update": "POST /containers/{id}/update is not served yet",
     "export": "GET /containers/{id}/export is not served yet",
