@@ -43,6 +43,8 @@ def build_router(engine: Engine) -> Router:
     register_containers(r, engine)
     from .routes_fsops import register as register_fsops
     register_fsops(r, engine)
+    from .routes_stats import register as register_stats
+    register_stats(r, engine)
     return r
 
 

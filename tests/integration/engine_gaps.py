@@ -9,8 +9,6 @@ from __future__ import annotations
 import pytest
 
 HOISTD_MISSING = {
-    "top": "GET /containers/{id}/top is not served yet",
-    "stats": "GET /containers/{id}/stats is not served yet",
     "update": "POST /containers/{id}/update is not served yet",
     "commit": "POST /commit is not served yet",
 }
