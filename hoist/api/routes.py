@@ -41,6 +41,8 @@ def build_router(engine: Engine) -> Router:
     r.add("POST", "/hoist/system/check", api.hoist_check)
     from .routes_containers import register as register_containers
     register_containers(r, engine)
+    from .routes_commit import register as register_commit
+    register_commit(r, engine)
     return r
 
 

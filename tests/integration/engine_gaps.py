@@ -14,9 +14,7 @@ HOISTD_MISSING = {
     "top": "GET /containers/{id}/top is not served yet",
     "stats": "GET /containers/{id}/stats is not served yet",
     "diff": "GET /containers/{id}/changes (diff) is not served yet",
-    "update": "POST /containers/{id}/update is not served yet",
     "export": "GET /containers/{id}/export is not served yet",
-    "commit": "POST /commit is not served yet",
 }
 
 
