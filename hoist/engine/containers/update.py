@@ -235,6 +235,15 @@ def oci_resources(hc: Mapping[str, Any], upd: Update) -> dict[str, Any]:
     return out
 
 
+def _apply_live(apply: Callable[[str, dict[str, Any]], None], cid: str,
+                res: dict[str, Any]) -> None:
+    # cgroup v1 wants memsw >= limit after every write: lift the swap limit first when it
+    # becomes unlimited, so raising the memory limit past the old memsw cannot fail.
+    if (res.get("memory") or {}).get("swap") == -1:
+        apply(cid, {"memory": {"swap": -1}})
+    apply(cid, res)
+
+
 def update(svc: "ContainerService", ref: str, body: Any, api: float = 1.47,
            host: Host | None = None,
            apply: Callable[[str, dict[str, Any]], None] | None = None) -> dict[str, Any]:
@@ -257,7 +266,7 @@ def update(svc: "ContainerService", ref: str, body: Any, api: float = 1.47,
             try:
                 resources = oci_resources(new, upd)
                 if resources:
-                    (apply or (lambda c, res: svc.cgroup(c).apply(res)))(cid, resources)
+                    _apply_live(apply or (lambda c, res: svc.cgroup(c).apply(res)), cid, resources)
             except (HoistError, OSError, ValueError) as e:
                 doc["HostConfig"] = old  # as dockerd: a failed live update changes nothing
                 svc._save(doc)
