@@ -244,3 +244,60 @@ def test_hoist_cli_commit_and_update(hoistd, cleanup):
     assert hc["Memory"] == 64 << 20 and hc["RestartPolicy"]["Name"] == "always"
     r = hoistd.hoist("update", "-m", "1m", "hc-cu", check=False)
     assert r.returncode == 1 and b"Minimum memory limit allowed is 6MB" in r.stderr
+
+
+
+def _norm(data: bytes, cid: str) -> str:
+    text = data.decode().replace(cid, "<id>")
+    return re.sub(r"sha256:[0-9a-f]{64}", "<image>", text)
+
+
+def _update_commit_steps(d, cli: str) -> list[tuple[int, str, str]]:
+    run = (lambda *a: dk(d, *a, check=False)) if cli == "docker" else \
+        (lambda *a: d.hoist(*a, check=False))
+    name, img = f"cmp-cu-{cli}", f"cmp/cu-{cli}:1"
+    run("rm", "-f", name)
+    cid = out(run("create", "--name", name, *NET, "-m", "32m", "busybox", "sleep", "300"))
+    steps = [
+        ("start", name),
+        ("update", "-m", "48m", name),
+        ("update", "-m", "100m", name),
+        ("update", "-m", "3m", name),
+        ("update", "--cpus", "0.5", "--cpu-quota", "20000", name),
+        ("update", "--cpus", "0.5", "--pids-limit", "50", "--cpu-shares", "512", name),
+        ("update", "--cpu-quota", "20000", name),
+        ("update", "--memory-reservation", "1m", name),
+        ("update", "--restart", "always", name),
+        ("inspect", "-f", "{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}} {{.HostConfig.PidsLimit}} "
+         "{{.HostConfig.CpuShares}} {{.HostConfig.RestartPolicy.Name}}", name),
+        ("update", "-m", "64m", "cmp-cu-nosuch"),
+        ("exec", name, "sh", "-c", "echo c > /c.txt; rm /bin/ls"),
+        ("commit", "-a", "me", "-m", "msg", "-c", 'CMD ["cat", "/c.txt"]', "-c", "ENV A=1",
+         name, img),
+        ("image", "inspect", "-f", "{{json .Config.Cmd}} {{json .Config.Env}} {{.Author}} "
+         "{{len .RootFS.Layers}}", img),
+        ("history", "--format", "{{.CreatedBy}}|{{.Comment}}", img),
+        ("inspect", "-f", "{{.State.Status}}", name),
+        ("commit", "-c", "FROM x", name),
+        ("commit", "cmp-cu-nosuch"),
+    ]
+    try:
+        return [(p.returncode, _norm(p.stdout, cid), _norm(p.stderr, cid))
+                for p in (run(*st) for st in steps)]
+    finally:
+        run("rm", "-f", name)
+        run("rmi", img)
+
+
+@pytest.mark.parametrize("cli", ["docker", "hoist"])
+def test_update_and_commit_outputs_match_dockerd(hoistd, dockerd, cli):
+    """The same command lines, through docker 28's CLI or hoist's, on dockerd and on
+    hoistd: exit codes, outputs and error messages agree (restart-policy errors are left
+    out: dockerd 20.10 words them differently from v1.47)."""
+    if dockerd.docker("image", "inspect", "busybox", check=False).returncode != 0:
+        dockerd.docker("load", input=hoistd.hoist("save", "busybox").stdout)
+    theirs = _update_commit_steps(dockerd, cli)
+    ours = _update_commit_steps(hoistd, cli)
+    assert theirs[2][0] == 1 and "Memory limit should be smaller" in theirs[2][2]
+    for i, (h, k) in enumerate(zip(ours, theirs)):
+        assert h == k, i
