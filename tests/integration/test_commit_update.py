@@ -96,7 +96,7 @@ def test_commit_stopped_container_with_changes(hoistd, cleanup):
                  "cm-files", "cm/files:1"))
     assert re.fullmatch(r"sha256:[0-9a-f]{64}", img)
     info = json.loads(out(dk(hoistd, "image", "inspect", "cm/files:1")))[0]
-    assert info["Id"] == img and info["Author"] == "me <me@x>"
+    assert info["Id"] == img and info["Author"] == "me <me@x>" and info["Comment"] == "a message"
     assert info["Config"]["Cmd"] == ["cat", "/new.txt", "/etc/passwd"]
     assert "Z=1" in info["Config"]["Env"]
     assert info["RootFS"]["Layers"][:-1] == base_layers and len(info["RootFS"]["Layers"]) == 2
@@ -274,7 +274,7 @@ def _update_commit_steps(d, cli: str) -> list[tuple[int, str, str]]:
         ("exec", name, "sh", "-c", "echo c > /c.txt; rm /bin/ls"),
         ("commit", "-a", "me", "-m", "msg", "-c", 'CMD ["cat", "/c.txt"]', "-c", "ENV A=1",
          name, img),
-        ("image", "inspect", "-f", "{{json .Config.Cmd}} {{json .Config.Env}} {{.Author}} "
+        ("image", "inspect", "-f", "{{json .Config.Cmd}} {{json .Config.Env}} {{.Author}} {{.Comment}} "
          "{{len .RootFS.Layers}}", img),
         ("history", "--format", "{{.CreatedBy}}|{{.Comment}}", img),
         ("inspect", "-f", "{{.State.Status}}", name),

@@ -228,3 +228,11 @@ def test_oci_resources_converts_the_touched_parts():
     assert res["pids"] == {"limit": 0}
     assert res["blockIO"] == {"weight": 300}
     assert oci_resources(hc, Update({"CpuShares": 512})) == {"cpu": res["cpu"]}
+
+
+def test_image_comment_falls_back_to_the_newest_history_entry():
+    from hoist.engine.images import _comment
+    assert _comment({"comment": "top", "history": [{"comment": "h"}]}) == "top"
+    assert _comment({"history": [{"comment": "old"}, {"comment": "from commit -m"}]}) == "from commit -m"
+    assert _comment({"history": [{"comment": "old"}, {"created_by": "x"}]}) == ""
+    assert _comment({}) == ""
