@@ -45,6 +45,8 @@ def build_router(engine: Engine) -> Router:
     register_fsops(r, engine)
     from .routes_stats import register as register_stats
     register_stats(r, engine)
+    from .routes_commit import register as register_commit
+    register_commit(r, engine)
     return r
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from typing import BinaryIO, Iterable, Iterator, Literal
+from typing import BinaryIO, Collection, Iterable, Iterator, Literal
 
 from ..errors import Conflict, InvalidArgument, NotFound
 from .extract import OVERLAY_OPAQUE_XATTR, WHITEOUT_OPAQUE, WHITEOUT_PREFIX, open_root
@@ -67,9 +67,10 @@ def _base_entry(name: str, typ: str, st: os.stat_result) -> TarEntry:
 
 
 class _TreeWriter:
-    def __init__(self, writer: TarWriter, whiteouts: str) -> None:
+    def __init__(self, writer: TarWriter, whiteouts: str, exclude: Collection[str] = ()) -> None:
         self.writer = writer
         self.overlay = whiteouts == "overlay"
+        self.exclude = frozenset(exclude)
         self._inodes: dict[tuple[int, int], str] = {}
 
     def emit(self, dir_fd: int, rel: str, name: str) -> int | None:
@@ -162,6 +163,8 @@ class _TreeWriter:
                         os.close(fd)
                     continue
                 rel = base + name
+                if rel in self.exclude:
+                    continue
                 child = self.emit(fd, rel, name)
                 if child is not None:
                     stack.append((child, rel + "/", iter(_sorted_names(child))))
@@ -214,20 +217,23 @@ def _open_parent(root_fd: int, parts: tuple[str, ...]) -> int:
 
 def write_tar_from_dir(root: str, out: BinaryIO, *,
                        whiteouts: Literal["overlay", "none"] = "overlay",
-                       paths: Iterable[str] | None = None) -> None:
+                       paths: Iterable[str] | None = None,
+                       exclude: Collection[str] = ()) -> None:
     """Write the tree under ``root`` as an (uncompressed) layer tar to ``out``.
 
     With ``whiteouts="overlay"`` overlayfs whiteouts (char 0/0) become ``.wh.NAME`` files and
     opaque directories get a ``.wh..wh..opq`` entry, which turns an upper dir into an OCI
     layer diff. ``paths`` restricts the archive to those relative paths (each with its whole
-    subtree; their parent directories are not added). ``out`` is left open.
+    subtree; their parent directories are not added). ``exclude`` names relative paths
+    (no leading or trailing slash) left out together with their subtrees, e.g. the
+    mountpoints a runtime created in a container's upper dir. ``out`` is left open.
     """
     if whiteouts not in ("overlay", "none"):
         raise InvalidArgument(f"unknown whiteout mode {whiteouts!r}")
     root_fd = open_root(root)
     try:
         writer = TarWriter(out)
-        tree = _TreeWriter(writer, whiteouts)
+        tree = _TreeWriter(writer, whiteouts, exclude)
         if paths is None:
             tree.walk(root_fd, "")
         else:

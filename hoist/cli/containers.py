@@ -726,6 +726,20 @@ def run_update(ctx: Context, opts: dict[str, Any], args: list[str]) -> int:
         body["CpusetCpus"] = opts["cpuset_cpus"]
     if opts["pids_limit"]:
         body["PidsLimit"] = opts["pids_limit"]
+    if opts["memory_reservation"]:
+        body["MemoryReservation"] = ram_in_bytes(opts["memory_reservation"])
+    if opts["cpuset_mems"]:
+        body["CpusetMems"] = opts["cpuset_mems"]
+    for key, api in (("cpu_period", "CpuPeriod"), ("cpu_quota", "CpuQuota"),
+                     ("cpu_rt_period", "CpuRealtimePeriod"), ("cpu_rt_runtime", "CpuRealtimeRuntime")):
+        if opts[key]:
+            body[api] = opts[key]
+    if opts["blkio_weight"]:
+        w = opts["blkio_weight"]
+        if not 0 <= w <= 65535:
+            raise CommandFailed(f'invalid argument "{w}" for "--blkio-weight" flag: '
+                                f'strconv.ParseUint: parsing "{w}": invalid syntax', 125)
+        body["BlkioWeight"] = w
     if opts["restart"]:
         body["RestartPolicy"] = parse_restart(opts["restart"])
     if not body:
@@ -1148,10 +1162,17 @@ def build() -> dict[str, Command]:
                              (1, 1)),
             "update": simple("update", "update [OPTIONS] CONTAINER [CONTAINER...]",
                              "Update configuration of one or more containers", run_update, (
+                                 Flag("blkio-weight", None, "int", help="Block IO (relative weight), between 10 and 1000, or 0 to disable (default 0)", typename="uint16"),
+                                 Flag("cpu-period", None, "int", help="Limit CPU CFS (Completely Fair Scheduler) period"),
+                                 Flag("cpu-quota", None, "int", help="Limit CPU CFS (Completely Fair Scheduler) quota"),
+                                 Flag("cpu-rt-period", None, "int", help="Limit the CPU real-time period in microseconds"),
+                                 Flag("cpu-rt-runtime", None, "int", help="Limit the CPU real-time runtime in microseconds"),
                                  Flag("cpu-shares", "c", "int", help="CPU shares (relative weight)"),
                                  Flag("cpus", None, "string", help="Number of CPUs", typename="decimal"),
                                  Flag("cpuset-cpus", None, "string", help="CPUs in which to allow execution (0-3, 0,1)"),
+                                 Flag("cpuset-mems", None, "string", help="MEMs in which to allow execution (0-3, 0,1)"),
                                  Flag("memory", "m", "string", help="Memory limit", typename="bytes"),
+                                 Flag("memory-reservation", None, "string", help="Memory soft limit", typename="bytes"),
                                  Flag("memory-swap", None, "string", help="Swap limit equal to memory plus swap: -1 to enable unlimited swap", typename="bytes"),
                                  Flag("pids-limit", None, "int", help="Tune container pids limit (set -1 for unlimited)"),
                                  Flag("restart", None, "string", help="Restart policy to apply when a container exits"))),

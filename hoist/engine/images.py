@@ -181,7 +181,7 @@ class ImageService:
             "RepoTags": [familiar(t) for t in self.store.tags_of(image_id)],
             "RepoDigests": [familiar_digest(d) for d in self.store.digests_of(image_id)],
             "Parent": rec.parent,
-            "Comment": doc.get("comment", ""),
+            "Comment": _comment(doc),
             "Created": cfg.created or None,
             "DockerVersion": doc.get("docker_version", ""),
             "Author": doc.get("author", ""),
@@ -378,6 +378,17 @@ def _is_id_ref(ref: str, image_id: str, tags: list[str]) -> bool:
         return str(R.parse(ref)) not in tags
     except InvalidArgument:
         return True
+
+
+def _comment(doc: dict[str, Any]) -> str:
+    """dockerd shows the config's comment, else the newest history entry's (what
+    ``commit -m`` and ``import -m`` record)."""
+    if doc.get("comment"):
+        return str(doc["comment"])
+    hist = doc.get("history")
+    if isinstance(hist, list) and hist and isinstance(hist[-1], dict):
+        return str(hist[-1].get("comment") or "")
+    return ""
 
 
 def _container_config(c: dict[str, Any]) -> dict[str, Any]:

@@ -53,6 +53,7 @@ def _key_values(arg: str, what: str) -> list[tuple[str, str]]:
 def apply_changes(config: dict[str, Any], changes: list[str]) -> dict[str, Any]:
     """Return a new container config with the ``changes`` applied (input untouched)."""
     cfg = copy.deepcopy(config)
+    cmd_set = False
     for line in changes:
         line = line.strip()
         if not line:
@@ -61,11 +62,16 @@ def apply_changes(config: dict[str, Any], changes: list[str]) -> dict[str, Any]:
         instr = parts[0].upper()
         arg = parts[1] if len(parts) > 1 else ""
         if instr not in ALLOWED:
-            raise InvalidArgument(f"{parts[0]} is not a valid change command")
+            raise InvalidArgument(f"{parts[0].lower()} is not a valid change command")
         if instr == "CMD":
             cfg["Cmd"] = _json_or_shell(arg)
+            cmd_set = True
         elif instr == "ENTRYPOINT":
             cfg["Entrypoint"] = _json_or_shell(arg)
+            # As in a Dockerfile: a new ENTRYPOINT drops the inherited CMD, unless a CMD
+            # came earlier in the same list of changes.
+            if not cmd_set:
+                cfg["Cmd"] = None
         elif instr == "ENV":
             env = [e for e in (cfg.get("Env") or [])]
             for k, v in _key_values(arg, "ENV"):

@@ -9,8 +9,6 @@ from __future__ import annotations
 import pytest
 
 HOISTD_MISSING = {
-    "update": "POST /containers/{id}/update is not served yet",
-    "commit": "POST /commit is not served yet",
 }
 
 
