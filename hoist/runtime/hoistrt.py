@@ -316,6 +316,32 @@ class HoistRuntime:
                 self.kill(container_id, signal.SIGKILL)  # as runc: a failed poststart stops it
                 raise
 
+    # -- the same, in a short-lived child ------------------------------------------------
+    # A monitor lives as long as its container, and every page it writes stays its own
+    # (copy-on-write from the fork server). create and exec parse the spec, build the
+    # seccomp program and touch most of this package: done in a child that exits, that
+    # memory never becomes the monitor's. The process made (init or the exec'd one) is
+    # reparented to the monitor, a child subreaper, as runc's are to a shim.
+
+    def create_isolated(self, container_id: str, bundle: str, stdio: Stdio) -> Created:
+        def work() -> tuple[dict[str, Any], list[int]]:
+            c = self.create(container_id, bundle, stdio)
+            p = self._pending[container_id]
+            fds = [p.start_w, p.err_r] + ([c.console] if c.console is not None else [])
+            return {"pid": c.pid, "poststart": p.poststart, "bundle": p.bundle}, fds
+
+        info, fds = _in_child(work)
+        self._pending[container_id] = _Pending(fds[0], fds[1], info["poststart"], info["bundle"])
+        return Created(pid=info["pid"], console=fds[2] if len(fds) > 2 else None)
+
+    def exec_isolated(self, container_id: str, bundle: str, process: dict, stdio: Stdio) -> Created:
+        def work() -> tuple[dict[str, Any], list[int]]:
+            c = self.exec(container_id, bundle, process, stdio)
+            return {"pid": c.pid}, [c.console] if c.console is not None else []
+
+        info, fds = _in_child(work)
+        return Created(pid=info["pid"], console=fds[0] if fds else None)
+
     # -- exec ----------------------------------------------------------------------------
     def exec(self, container_id: str, bundle: str, process: dict, stdio: Stdio) -> Created:
         st = self._state(container_id)
@@ -423,6 +449,48 @@ class HoistRuntime:
 
     def cgroup(self, container_id: str) -> Cgroup:
         return self._cgroup(self._state(container_id)["cgroups_path"])
+
+
+def _in_child(work: Any) -> tuple[dict[str, Any], list[int]]:
+    """Run ``work() -> (json-able info, fds)`` in a forked child; its result (and the
+    fds, by SCM_RIGHTS) or its exception comes back. The child's process tree stays:
+    what it forked is reparented to us (we are a subreaper)."""
+    import socket
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child's half, seen through its reply
+        code = 0
+        try:
+            ours.close()
+            try:
+                info, fds = work()
+                socket.send_fds(theirs, [json.dumps({"ok": info}).encode()], fds)
+            except BaseException as e:
+                err = {"error": str(e) or type(e).__name__, "kind": type(e).__name__}
+                theirs.sendall(json.dumps(err).encode())
+        except BaseException:
+            code = 1
+        finally:
+            os._exit(code)
+    theirs.close()
+    try:
+        msg, fds, _, _ = socket.recv_fds(ours, 1 << 20, 8)
+    finally:
+        ours.close()
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass  # reaped by the caller's SIGCHLD loop: fine, only the reply matters
+    reply = json.loads(msg or b'{"error": "runtime child exited without a reply"}')
+    if "ok" in reply:
+        return reply["ok"], list(fds)
+    for fd in fds:
+        os.close(fd)
+    from .. import errors
+    cls = getattr(errors, str(reply.get("kind", "")), None)
+    if not (isinstance(cls, type) and issubclass(cls, HoistError)):
+        cls = HoistError
+    raise cls(reply["error"])
 
 
 def _rmtree(d: str) -> None:
