@@ -92,8 +92,10 @@ def parse_update(body: Any, api: float = 1.47) -> Update:
     if restart is not None and not isinstance(restart, dict):
         raise InvalidArgument("invalid value for RestartPolicy: not an object")
     if restart and restart.get("Name"):
-        restart = {"Name": str(restart["Name"]),
-                   "MaximumRetryCount": int(restart.get("MaximumRetryCount") or 0)}
+        count = restart.get("MaximumRetryCount") or 0
+        if not isinstance(count, int) or isinstance(count, bool):
+            raise InvalidArgument(f"invalid value for RestartPolicy.MaximumRetryCount: {count!r}")
+        restart = {"Name": str(restart["Name"]), "MaximumRetryCount": count}
     else:
         restart = None
     return Update(res, restart)
