@@ -301,3 +301,19 @@ def test_update_and_commit_outputs_match_dockerd(hoistd, dockerd, cli):
     assert theirs[2][0] == 1 and "Memory limit should be smaller" in theirs[2][2]
     for i, (h, k) in enumerate(zip(ours, theirs)):
         assert h == k, i
+
+
+def test_update_restart_policy_applies_to_the_running_container(hoistd, cleanup):
+    pytest.importorskip("hoist.engine.containers.restart")
+    cleanup += [("c", "up-restart")]
+    dk(hoistd, "run", "-d", "--name", "up-restart", *NET, "busybox", "sh", "-c",
+       "sleep 1; exit 3")
+    dk(hoistd, "update", "--restart", "on-failure:1", "up-restart")
+    deadline = time.time() + 20
+    count = "0"
+    while time.time() < deadline:
+        count = out(dk(hoistd, "inspect", "-f", "{{.RestartCount}}", "up-restart"))
+        if count == "1":
+            break
+        time.sleep(0.2)
+    assert count == "1"  # restarted once by the updated policy, then left exited

@@ -236,3 +236,9 @@ def test_image_comment_falls_back_to_the_newest_history_entry():
     assert _comment({"history": [{"comment": "old"}, {"comment": "from commit -m"}]}) == "from commit -m"
     assert _comment({"history": [{"comment": "old"}, {"created_by": "x"}]}) == ""
     assert _comment({}) == ""
+
+
+def test_changes_may_come_as_one_dockerfile_text():
+    cfg = commit_config(CONTAINER, None, ["# a comment\nENV X=1\n\nUSER nobody", "EXPOSE 8080"])
+    assert "X=1" in cfg["Env"] and cfg["User"] == "nobody"
+    assert cfg["ExposedPorts"] == {"80/tcp": {}, "8080/tcp": {}}

@@ -110,7 +110,14 @@ def commit_config(container: Mapping[str, Any], override: Mapping[str, Any] | No
     else the container's config, the Dockerfile ``changes`` applied, merged over the
     container's config."""
     base = dict(override) if override else dict(container)
-    return merge_config(apply_changes(base, list(changes)), container)
+    return merge_config(apply_changes(base, change_lines(changes)), container)
+
+
+def change_lines(changes: Iterable[str]) -> list[str]:
+    """dockerd reads the changes as one Dockerfile: a value may hold several lines, and
+    blank and comment lines mean nothing."""
+    return [line for c in changes for line in c.splitlines()
+            if line.strip() and not line.lstrip().startswith("#")]
 
 
 def child_config_doc(parent: Mapping[str, Any], *, config: Mapping[str, Any],

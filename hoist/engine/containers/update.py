@@ -92,8 +92,10 @@ def parse_update(body: Any, api: float = 1.47) -> Update:
     if restart is not None and not isinstance(restart, dict):
         raise InvalidArgument("invalid value for RestartPolicy: not an object")
     if restart and restart.get("Name"):
-        restart = {"Name": str(restart["Name"]),
-                   "MaximumRetryCount": int(restart.get("MaximumRetryCount") or 0)}
+        count = restart.get("MaximumRetryCount") or 0
+        if not isinstance(count, int) or isinstance(count, bool):
+            raise InvalidArgument(f"invalid value for RestartPolicy.MaximumRetryCount: {count!r}")
+        restart = {"Name": str(restart["Name"]), "MaximumRetryCount": count}
     else:
         restart = None
     return Update(res, restart)
@@ -244,6 +246,18 @@ def _apply_live(apply: Callable[[str, dict[str, Any]], None], cid: str,
     apply(cid, res)
 
 
+def _restart_policy_live(svc: "ContainerService", cid: str, policy: Mapping[str, Any]) -> None:
+    """As dockerd's UpdateMonitor: a started container's restart manager follows the new
+    policy at its next exit, not only after the next start.
+    TODO(integrator): replace the private lookup with a ContainerService method."""
+    managers = getattr(svc, "_restarts", None)
+    mgr = managers.get(cid) if isinstance(managers, dict) else None
+    if mgr is None or not hasattr(mgr, "set_policy"):
+        return
+    from .restart import RestartPolicy  # type: ignore[import-not-found]
+    mgr.set_policy(RestartPolicy.from_api(policy))
+
+
 def update(svc: "ContainerService", ref: str, body: Any, api: float = 1.47,
            host: Host | None = None,
            apply: Callable[[str, dict[str, Any]], None] | None = None) -> dict[str, Any]:
@@ -272,6 +286,8 @@ def update(svc: "ContainerService", ref: str, body: Any, api: float = 1.47,
                 svc._save(doc)
                 msg = e.message if isinstance(e, HoistError) else str(e)
                 raise HoistError(f"Cannot update container {cid}: {msg}") from None
+    if upd.restart is not None:
+        _restart_policy_live(svc, cid, upd.restart)
     svc.store.events.publish("container", "update", cid, image=doc["Config"].get("Image") or "",
                              name=doc["Name"].lstrip("/"))
     return {"Warnings": list(upd.warnings) or None}
