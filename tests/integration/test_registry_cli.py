@@ -86,6 +86,11 @@ def test_access_log_names_the_user(tmp_path):
         auth = {"Authorization": "Basic " + base64.b64encode(b"alice:s3cret-pw").decode()}
         assert req(reg.addr, "GET", "/v2/", headers=auth)[0] == 200
         assert req(reg.addr, "GET", "/v2/")[0] == 401
+        # the line is written once the response is out: give a busy machine a moment
+        import time
+        deadline = time.monotonic() + 10
+        while len(log.read_text().splitlines()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
     finally:
         reg.stop()
     lines = log.read_text().splitlines()

@@ -585,6 +585,13 @@ class ContainerService:
             except (NotFound, Conflict):
                 pass
 
+    def set_restart_policy(self, cid: str, policy: RestartPolicy) -> None:
+        """docker update --restart: a started container's manager follows it at once."""
+        with self._lock:
+            mgr = self._restarts.get(cid)
+            if mgr is not None:
+                mgr.set_policy(policy)
+
     def _mark_manual(self, cid: str) -> None:
         with self._lock:
             try:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from ...errors import Conflict, HoistError, InvalidArgument
 from ...runtime import spec as _spec
+from .restart import RestartPolicy
 
 if TYPE_CHECKING:
     from .service import ContainerService
@@ -101,20 +102,6 @@ def parse_update(body: Any, api: float = 1.47) -> Update:
     return Update(res, restart)
 
 
-def validate_restart(policy: Mapping[str, Any]) -> None:
-    name, count = policy.get("Name") or "", int(policy.get("MaximumRetryCount") or 0)
-    if name in ("always", "unless-stopped", "no"):
-        if count:
-            msg = "invalid restart policy: maximum retry count can only be used with 'on-failure'"
-            raise InvalidArgument(msg + (" and cannot be negative" if count < 0 else ""))
-    elif name == "on-failure":
-        if count < 0:
-            raise InvalidArgument("invalid restart policy: maximum retry count cannot be negative")
-    elif name:
-        raise InvalidArgument(f"invalid restart policy: unknown policy '{name}'; use one of "
-                              f"'no', 'always', 'on-failure', or 'unless-stopped'")
-
-
 def _cpuset_ok(requested: str, available: str, what: str) -> None:
     try:
         want = set(_spec.parse_cpuset(requested, what))
@@ -137,7 +124,7 @@ def validate(upd: Update, host: Host) -> Update:
     r = dict(upd.resources)
     warnings: list[str] = []
     if upd.restart is not None:
-        validate_restart(upd.restart)
+        RestartPolicy.from_api(upd.restart)  # raises dockerd's messages
     mem, swap, resv = r.get("Memory", 0), r.get("MemorySwap", 0), r.get("MemoryReservation", 0)
     if mem and mem < MIN_MEMORY:
         raise InvalidArgument("Minimum memory limit allowed is 6MB")
@@ -248,14 +235,8 @@ def _apply_live(apply: Callable[[str, dict[str, Any]], None], cid: str,
 
 def _restart_policy_live(svc: "ContainerService", cid: str, policy: Mapping[str, Any]) -> None:
     """As dockerd's UpdateMonitor: a started container's restart manager follows the new
-    policy at its next exit, not only after the next start.
-    TODO(integrator): replace the private lookup with a ContainerService method."""
-    managers = getattr(svc, "_restarts", None)
-    mgr = managers.get(cid) if isinstance(managers, dict) else None
-    if mgr is None or not hasattr(mgr, "set_policy"):
-        return
-    from .restart import RestartPolicy  # type: ignore[import-not-found]
-    mgr.set_policy(RestartPolicy.from_api(policy))
+    policy at its next exit, not only after the next start."""
+    svc.set_restart_policy(cid, RestartPolicy.from_api(policy))
 
 
 def update(svc: "ContainerService", ref: str, body: Any, api: float = 1.47,
