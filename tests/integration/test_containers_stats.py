@@ -139,6 +139,30 @@ def test_hoist_cli_renders_stats_and_top(hoistd, busy):
     assert h[0] == k[0] and len(h) == len(k) == 4
 
 
+def test_hoist_stats_streams(hoistd, busy, created):
+    import sys
+
+    name, _ = busy
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__)))))
+    p = subprocess.Popen([sys.executable, "-m", "hoist.cli.main", "-H", hoistd.host, "stats",
+                          "--format", "{{.Name}} {{.MemUsage}} {{.PIDs}}", name, created[0]],
+                         env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        seen: dict[str, str] = {}
+        deadline = time.time() + 20
+        while len(seen) < 2 and time.time() < deadline:
+            line = p.stdout.readline().decode()
+            assert line, "hoist stats ended"
+            parts = line.split(maxsplit=1)
+            if len(parts) == 2:
+                seen[parts[0]] = parts[1].strip()
+        assert seen[name].endswith("/ 64MiB 3") and seen[created[0]] == "0B / 0B 0"
+    finally:
+        p.kill()  # the CLI we started, by its pid
+        p.wait()
+
+
 # ------------------------------------------------------------------------ docker-py
 
 def test_docker_py_top_and_stats(hoistd, busy, created):
