@@ -302,3 +302,14 @@ def test_top_answers_as_dockerd_does(both):
     assert he.value.status_code == ke.value.status_code == 409
     assert re.sub("[0-9a-f]{64}", "ID", he.value.explanation) == \
         re.sub("[0-9a-f]{64}", "ID", ke.value.explanation)
+
+
+def test_top_and_stats_of_a_paused_container(both):
+    for api, run, _ in both:
+        api.pause(run)
+        try:
+            assert [p[-1] for p in api.top(run)["Processes"]] == ["sleep 300"]
+            s = api.stats(run, stream=False, one_shot=True)
+            assert s["pids_stats"] == {"current": 1} and s["read"] != ZERO
+        finally:
+            api.unpause(run)
