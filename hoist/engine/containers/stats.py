@@ -19,10 +19,18 @@ import re
 import subprocess
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Protocol
 
 from ...errors import Conflict, HoistError
 from ...runtime.cgroups import CgroupStats
+
+class Containers(Protocol):
+    """The part of ContainerService that top and stats use."""
+    store: Any
+
+    def get(self, ref: str) -> dict[str, Any]: ...     # NotFound for an unknown ref
+    def cgroup(self, ref: str) -> Any: ...             # Conflict when not running
+
 
 PS_DEFAULT_ARGS = "-ef"
 # Go's \s (RE2) is ASCII [\t\n\f\r ]; dockerd rejects "key=PID..." column renames that
@@ -104,7 +112,7 @@ def run_ps(args: list[str], pids: list[int]) -> str:
     raise HoistError(f"ps: {first}")
 
 
-def top(svc: Any, ref: str, ps_args: str) -> dict[str, Any]:
+def top(svc: Containers, ref: str, ps_args: str) -> dict[str, Any]:
     ps_args = ps_args or PS_DEFAULT_ARGS
     validate_ps_args(ps_args)
     doc = svc.get(ref)
@@ -331,7 +339,7 @@ def _networks(doc: Mapping[str, Any]) -> dict[str, dict[str, int]] | None:
         return None
 
 
-def sample(svc: Any, ref: str) -> tuple[dict[str, Any], Sample | None]:
+def sample(svc: Containers, ref: str) -> tuple[dict[str, Any], Sample | None]:
     """The container's doc and a sample, or None when it is not running (NotFound
     propagates: the container is gone)."""
     doc = svc.get(ref)
@@ -362,6 +370,6 @@ def sample(svc: Any, ref: str) -> tuple[dict[str, Any], Sample | None]:
                        failcnt=failcnt, io_serviced=io_serviced, networks=_networks(doc))
 
 
-def current_frame(svc: Any, ref: str) -> dict[str, Any]:
+def current_frame(svc: Containers, ref: str) -> dict[str, Any]:
     doc, s = sample(svc, ref)
     return frame(doc["Name"], doc["Id"], s)
