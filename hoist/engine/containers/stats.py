@@ -116,6 +116,8 @@ def top(svc: Containers, ref: str, ps_args: str) -> dict[str, Any]:
     ps_args = ps_args or PS_DEFAULT_ARGS
     validate_ps_args(ps_args)
     doc = svc.get(ref)
+    if doc["State"].get("Restarting"):
+        raise Conflict(f"Container {doc['Id']} is restarting, wait until the container is running")
     pids = svc.cgroup(doc["Id"]).pids()  # Conflict "Container <id> is not running"
     # dockerd splits on single spaces (not Fields): "a  b" passes an empty argument
     result = parse_ps_output(run_ps(ps_args.split(" "), pids), pids)
@@ -343,7 +345,7 @@ def sample(svc: Containers, ref: str) -> tuple[dict[str, Any], Sample | None]:
     """The container's doc and a sample, or None when it is not running (NotFound
     propagates: the container is gone)."""
     doc = svc.get(ref)
-    if not doc["State"]["Running"]:
+    if not doc["State"]["Running"] or doc["State"].get("Restarting"):
         return doc, None
     try:
         cg = svc.cgroup(doc["Id"])
