@@ -24,6 +24,7 @@ from typing import Any, Iterable, Mapping, Protocol
 from ...errors import Conflict, HoistError
 from ...runtime.cgroups import CgroupStats
 
+
 class Containers(Protocol):
     """The part of ContainerService that top and stats use."""
     store: Any
@@ -205,7 +206,8 @@ def frame(name: str, cid: str, s: Sample | None) -> dict[str, Any]:
     out = empty_frame(name, cid)
     out["read"] = go_time(s.read_ns)
     if s.unified:
-        pids = {"current": c.pids_current, "limit": c.pids_limit or _U64_MAX}
+        # containerd reads v2's "max" as the largest uint64; v1's as 0 (omitted)
+        pids = _omit_zero({"current": c.pids_current, "limit": c.pids_limit or _U64_MAX})
         blkio: dict[str, Any] = {k: None for k in _BLKIO_KEYS}
         blkio["io_service_bytes_recursive"] = _entries(c.io_service_bytes) or None
         mem_stats = {k: int(c.memory_stat.get(k, 0)) for k in sorted(_V2_MEM_KEYS)}
