@@ -24,7 +24,7 @@ def _line(obj: dict[str, Any]) -> bytes:
 
 
 class _StatsRoutes:
-    def __init__(self, svc: Any) -> None:
+    def __init__(self, svc: cstats.Containers) -> None:
         self.svc = svc
 
     def top(self, req: Request) -> Any:

@@ -857,14 +857,32 @@ def run_stats(ctx: Context, opts: dict[str, Any], args: list[str]) -> int:
         params = {"all": "1"} if opts["all"] else None
         targets = [(c["Id"], (c.get("Names") or [""])[0]) for c in client.get_json("/containers/json", params)]
     trunc = not opts["no_trunc"]
+    import threading
+
+    client.negotiate()  # once, before threads share the client
+    latest: dict[str, dict[str, Any]] = {}
+    lock = threading.Lock()
+
+    def follow(cid: str, stream: bool) -> None:
+        """One connection per container, as docker's CLI does: the daemon sends a frame
+        a second (stream) or one frame with precpu from a second earlier (no-stream)."""
+        try:
+            for s in client.stream_json("GET", _path(cid) + "/stats",
+                                        {"stream": "1" if stream else "0"}):
+                if isinstance(s, dict):
+                    with lock:
+                        latest[cid] = s
+        except HoistError:
+            pass  # removed meanwhile: the row goes away
+        with lock:
+            if stream:
+                latest.pop(cid, None)
 
     def render() -> str:
         rows = []
-        for cid, name in targets:
-            try:
-                s = client.get_json(_path(cid) + "/stats", {"stream": "0"})
-            except NotFound:
-                continue
+        with lock:
+            got = [(cid, name, latest[cid]) for cid, name in targets if cid in latest]
+        for cid, name, s in got:
             rows.append(stats_row(name or s.get("name", ""), cid, s, trunc=trunc))
         fmt = opts["format"] or ""
         if not fmt or fmt == "table":
@@ -875,17 +893,24 @@ def run_stats(ctx: Context, opts: dict[str, Any], args: list[str]) -> int:
         return format_rows(fmt, rows, default_table=_STATS_TABLE, headers=STATS_HEADERS,
                            type_name="*formatter.statsContext")
 
-    if opts["no_stream"]:
+    stream = not opts["no_stream"]
+    threads = [threading.Thread(target=follow, args=(cid, stream), daemon=True)
+               for cid, _ in targets]
+    for t in threads:
+        t.start()
+    if not stream:
+        for t in threads:
+            t.join()
         ctx.write(render())
         return 0
     while True:
+        time.sleep(0.5)  # docker's CLI redraws twice a second
         text = render()
         if ctx.out_is_terminal():
             ctx.write("\x1b[2J\x1b[H" + text)
         else:
             ctx.write(text)
         ctx.out.flush()
-        time.sleep(1)
 
 
 # ---------------------------------------------------------------------- cp

@@ -139,6 +139,30 @@ def test_hoist_cli_renders_stats_and_top(hoistd, busy):
     assert h[0] == k[0] and len(h) == len(k) == 4
 
 
+def test_hoist_stats_streams(hoistd, busy, created):
+    import sys
+
+    name, _ = busy
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__)))))
+    p = subprocess.Popen([sys.executable, "-m", "hoist.cli.main", "-H", hoistd.host, "stats",
+                          "--format", "{{.Name}} {{.MemUsage}} {{.PIDs}}", name, created[0]],
+                         env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        seen: dict[str, str] = {}
+        deadline = time.time() + 20
+        while len(seen) < 2 and time.time() < deadline:
+            line = p.stdout.readline().decode()
+            assert line, "hoist stats ended"
+            parts = line.split(maxsplit=1)
+            if len(parts) == 2:
+                seen[parts[0]] = parts[1].strip()
+        assert seen[name].endswith("/ 64MiB 3") and seen[created[0]] == "0B / 0B 0"
+    finally:
+        p.kill()  # the CLI we started, by its pid
+        p.wait()
+
+
 # ------------------------------------------------------------------------ docker-py
 
 def test_docker_py_top_and_stats(hoistd, busy, created):
@@ -278,3 +302,14 @@ def test_top_answers_as_dockerd_does(both):
     assert he.value.status_code == ke.value.status_code == 409
     assert re.sub("[0-9a-f]{64}", "ID", he.value.explanation) == \
         re.sub("[0-9a-f]{64}", "ID", ke.value.explanation)
+
+
+def test_top_and_stats_of_a_paused_container(both):
+    for api, run, _ in both:
+        api.pause(run)
+        try:
+            assert [p[-1] for p in api.top(run)["Processes"]] == ["sleep 300"]
+            s = api.stats(run, stream=False, one_shot=True)
+            assert s["pids_stats"] == {"current": 1} and s["read"] != ZERO
+        finally:
+            api.unpause(run)

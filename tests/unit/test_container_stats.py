@@ -136,11 +136,12 @@ class _Svc:
 
     def __init__(self, running: bool):
         self.running = running
+        self.restarting = False
         self.store = _Store()
 
     def get(self, ref):
         return {"Id": "c" * 64, "Name": "/web", "Config": {"Image": "busybox"},
-                "State": {"Running": self.running}}
+                "State": {"Running": self.running, "Restarting": self.restarting}}
 
     def cgroup(self, ref):
         if not self.running:
@@ -161,6 +162,10 @@ def test_top_runs_ps_on_the_cgroup_pids_and_logs_an_event():
 def test_top_of_a_stopped_container_is_a_conflict():
     with pytest.raises(Conflict, match="is not running"):
         cs.top(_Svc(False), "web", "")
+    svc = _Svc(True)
+    svc.restarting = True
+    with pytest.raises(Conflict, match=f"^Container {'c' * 64} is restarting, wait until"):
+        cs.top(svc, "web", "")
 
 
 # ----------------------------------------------------------------------------- stats

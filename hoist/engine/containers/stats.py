@@ -19,10 +19,19 @@ import re
 import subprocess
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Protocol
 
 from ...errors import Conflict, HoistError
 from ...runtime.cgroups import CgroupStats
+
+
+class Containers(Protocol):
+    """The part of ContainerService that top and stats use."""
+    store: Any
+
+    def get(self, ref: str) -> dict[str, Any]: ...     # NotFound for an unknown ref
+    def cgroup(self, ref: str) -> Any: ...             # Conflict when not running
+
 
 PS_DEFAULT_ARGS = "-ef"
 # Go's \s (RE2) is ASCII [\t\n\f\r ]; dockerd rejects "key=PID..." column renames that
@@ -104,10 +113,12 @@ def run_ps(args: list[str], pids: list[int]) -> str:
     raise HoistError(f"ps: {first}")
 
 
-def top(svc: Any, ref: str, ps_args: str) -> dict[str, Any]:
+def top(svc: Containers, ref: str, ps_args: str) -> dict[str, Any]:
     ps_args = ps_args or PS_DEFAULT_ARGS
     validate_ps_args(ps_args)
     doc = svc.get(ref)
+    if doc["State"].get("Restarting"):
+        raise Conflict(f"Container {doc['Id']} is restarting, wait until the container is running")
     pids = svc.cgroup(doc["Id"]).pids()  # Conflict "Container <id> is not running"
     # dockerd splits on single spaces (not Fields): "a  b" passes an empty argument
     result = parse_ps_output(run_ps(ps_args.split(" "), pids), pids)
@@ -195,7 +206,8 @@ def frame(name: str, cid: str, s: Sample | None) -> dict[str, Any]:
     out = empty_frame(name, cid)
     out["read"] = go_time(s.read_ns)
     if s.unified:
-        pids = {"current": c.pids_current, "limit": c.pids_limit or _U64_MAX}
+        # containerd reads v2's "max" as the largest uint64; v1's as 0 (omitted)
+        pids = _omit_zero({"current": c.pids_current, "limit": c.pids_limit or _U64_MAX})
         blkio: dict[str, Any] = {k: None for k in _BLKIO_KEYS}
         blkio["io_service_bytes_recursive"] = _entries(c.io_service_bytes) or None
         mem_stats = {k: int(c.memory_stat.get(k, 0)) for k in sorted(_V2_MEM_KEYS)}
@@ -331,11 +343,11 @@ def _networks(doc: Mapping[str, Any]) -> dict[str, dict[str, int]] | None:
         return None
 
 
-def sample(svc: Any, ref: str) -> tuple[dict[str, Any], Sample | None]:
+def sample(svc: Containers, ref: str) -> tuple[dict[str, Any], Sample | None]:
     """The container's doc and a sample, or None when it is not running (NotFound
     propagates: the container is gone)."""
     doc = svc.get(ref)
-    if not doc["State"]["Running"]:
+    if not doc["State"]["Running"] or doc["State"].get("Restarting"):
         return doc, None
     try:
         cg = svc.cgroup(doc["Id"])
@@ -362,6 +374,6 @@ def sample(svc: Any, ref: str) -> tuple[dict[str, Any], Sample | None]:
                        failcnt=failcnt, io_serviced=io_serviced, networks=_networks(doc))
 
 
-def current_frame(svc: Any, ref: str) -> dict[str, Any]:
+def current_frame(svc: Containers, ref: str) -> dict[str, Any]:
     doc, s = sample(svc, ref)
     return frame(doc["Name"], doc["Id"], s)
