@@ -31,14 +31,14 @@ def hijack(client: Any, path: str, params: Any = None, body: Any = None, *,
     multiplexed)``. The caller owns the socket. Framing follows the container's (or
     exec's) TTY setting, as the docker CLI decides it: daemons before API 1.42 label
     every stream raw."""
-    import json
+    from ..client import fastjson
 
     url = client._url(path, params)
     conn = client._connect()
     headers = {"User-Agent": "hoist-cli", "Connection": "Upgrade", "Upgrade": "tcp"}
     payload = None
     if body is not None:
-        payload = json.dumps(body).encode()
+        payload = fastjson.dumps(body).encode()
         headers["Content-Type"] = "application/json"
     else:
         payload = b""

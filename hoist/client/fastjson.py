@@ -39,3 +39,18 @@ def loads(data: bytes | bytearray | str) -> object:
 
         return json.loads(text)  # raises json's precise error
     return obj
+
+
+def _not_serializable(o: object) -> object:
+    raise TypeError(f"Object of type {type(o).__name__} is not JSON serializable")
+
+
+def dumps(obj: object, separators: tuple[str, str] = (", ", ": ")) -> str:
+    """json.dumps for plain data (dict, list, str, int, float, bool, None), through the
+    same C encoder json uses; anything else raises TypeError as json.dumps would."""
+    item_sep, key_sep = separators
+    # (markers, default, encoder, indent, key_separator, item_separator, sort_keys,
+    #  skipkeys, allow_nan) -- the positional form json.encoder passes c_make_encoder.
+    enc = _json.make_encoder({}, _not_serializable, _json.encode_basestring_ascii, None,
+                             key_sep, item_sep, False, False, True)
+    return "".join(enc(obj, 0))

@@ -307,7 +307,7 @@ class Client:
     def _json(self, method: str, path: str, params: Any, body: Any) -> Any:
         headers = None
         if body is not None and not isinstance(body, (bytes, bytearray)):
-            import json
+            from . import fastjson as json
 
             body = json.dumps(body).encode()
             headers = {"Content-Type": "application/json"}

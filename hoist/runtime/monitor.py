@@ -77,11 +77,11 @@ def frame(stream: str, data: bytes, tty: bool) -> bytes:
 
 
 def write_atomic(path: str, obj: dict[str, Any]) -> None:
+    # Atomic (rename) but not fsync'd: these files describe processes, which a machine
+    # crash ends anyway; only a daemon crash must find them, and the page cache outlives it.
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
         json.dump(obj, f)
-        f.flush()
-        os.fsync(f.fileno())
     os.replace(tmp, path)
 
 
