@@ -933,14 +933,26 @@ def _copy_from(ctx: Context, client: Any, ref: str, src: str, dst: str) -> int:
     # Extract into a private directory beside the destination, then move the one top
     # entry into place: the archive never writes outside that directory.
     tmp = tempfile.mkdtemp(prefix=".hoist-cp-", dir=parent)
+    contents = []
+
+    def rebase(entry: Any) -> None:
+        # A directory's contents ("dir/.") come as "./x" and the root as "/", "/x":
+        # gather them under one top directory, whose contents then go to dst.
+        for attr in ("name", "linkname") if entry.type == "1" else ("name",):
+            name = getattr(entry, attr)
+            if name.startswith("/") or name == "." or name.startswith("./"):
+                setattr(entry, attr, _CP_TOP + "/" + name.lstrip("/"))
+                if attr == "name":
+                    contents.append(True)
+
     try:
-        extract_layer(resp, tmp, whiteouts="apply", allow_devices=False)
+        extract_layer(resp, tmp, whiteouts="apply", allow_devices=False, on_member=rebase)
         entries = os.listdir(tmp)
         if len(entries) != 1:
             raise CommandFailed("unexpected archive from the daemon", 1)
         top = os.path.join(tmp, entries[0])
         if os.path.isdir(dst) and not os.path.islink(dst):
-            if os.path.isdir(top) and src.endswith("/."):
+            if os.path.isdir(top) and (src.endswith("/.") or contents):
                 for name in os.listdir(top):
                     _replace(os.path.join(top, name), os.path.join(dst, name))
             else:
@@ -953,6 +965,9 @@ def _copy_from(ctx: Context, client: Any, ref: str, src: str, dst: str) -> int:
         resp.close()
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
+
+
+_CP_TOP = ".hoist-cp-top"
 
 
 def _replace(src: str, dst: str) -> None:

@@ -153,7 +153,9 @@ class PathArchive:
         tree = _TreeWriter(writer, "none")
         # Docker rebases the entries on the name the client asked for: a symlinked
         # directory copied with "link/" is archived as "link", "dir/." as ".".
-        arc = t.arcname if t.arcname != "/" else "."
+        # The root is archived as "/", "/bin", ... like dockerd does; the docker CLI
+        # rebases on exactly that.
+        arc = t.arcname if t.arcname != "/" else ""
         child = tree.emit(t.dir_fd, arc, t.name)
         if child is not None:
             try:
