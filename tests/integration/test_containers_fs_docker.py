@@ -251,7 +251,7 @@ def test_cp_root_and_dir_contents_every_cli(hoistd, stopped, tmp_path):
     """The root is archived as "/", "/bin", ... and "dir/." as "./x", as dockerd does;
     both docker CLIs and hoist's own rebase that into the destination."""
     names = list(_files(stopped.get_archive("/")[0]))
-    assert names[0] == "/" and "/bin/busybox" in names
+    assert names[0] in ("", "/") and "/bin/busybox" in names  # tarfile strips the "/"
     runs = [(os.path.basename(c), lambda *a, c=c: hoistd.docker(*a, docker=c)) for c in CLIS]
     runs.append(("hoist", hoistd.hoist))
     for label, run in runs:
