@@ -254,7 +254,7 @@ def test_cp_root_and_dir_contents_every_cli(hoistd, client, stopped, tmp_path):
     fresh = client.containers.create("busybox", ["true"], network_mode="none")
     try:
         names = list(_files(fresh.get_archive("/")[0]))
-        runs = [(os.path.basename(c), lambda *a, c=c: hoistd.docker(*a, docker=c))
+        runs = [(c.replace("/", "_"), lambda *a, c=c: hoistd.docker(*a, docker=c))
                 for c in CLIS]
         runs.append(("hoist", hoistd.hoist))
         for label, run in runs:
