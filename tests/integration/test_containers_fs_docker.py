@@ -247,25 +247,26 @@ def test_links_swapped_while_copying_stay_inside(hoistd, client):
         ctr.remove(force=True)
 
 
-def test_cp_root_and_dir_contents_every_cli(hoistd, client, stopped, tmp_path):
+def test_cp_root_and_dir_contents_every_cli(hoistd, client, tmp_path):
     """The root is archived as "/", "/bin", ... and "dir/." as "./x", as dockerd does;
     both docker CLIs and hoist's own rebase that into the destination."""
-    # (a never-started container: the docker CLI refuses the hostile links of `stopped`)
+    # (a clean container: the docker CLI refuses the hostile links of `stopped`)
     fresh = client.containers.create("busybox", ["true"], network_mode="none")
     try:
+        fresh.put_archive("/", _tar(("dir", "data", None), ("file", "data/a", b"one\n"),
+                                    ("dir", "data/sub", None), ("file", "data/sub/b", b"two\n")))
         names = list(_files(fresh.get_archive("/")[0]))
+        assert names[0] in ("", "/") and "/bin/busybox" in names  # tarfile strips the "/"
         runs = [(c.replace("/", "_"), lambda *a, c=c: hoistd.docker(*a, docker=c))
                 for c in CLIS]
         runs.append(("hoist", hoistd.hoist))
         for label, run in runs:
             run("cp", f"{fresh.name}:/", str(tmp_path / f"root-{label}"))
-            assert {"bin", "etc", "tmp"} <= set(os.listdir(tmp_path / f"root-{label}")), label
+            assert {"bin", "data", "tmp"} <= set(os.listdir(tmp_path / f"root-{label}")), label
+            (tmp_path / f"into-{label}").mkdir()
+            run("cp", f"{fresh.name}:/data/.", str(tmp_path / f"into-{label}"))
+            assert (tmp_path / f"into-{label}" / "sub" / "b").read_text() == "two\n", label
+            run("cp", f"{fresh.name}:/data/.", str(tmp_path / f"new-{label}"))
+            assert (tmp_path / f"new-{label}" / "a").read_text() == "one\n", label
     finally:
         fresh.remove(force=True)
-    assert names[0] in ("", "/") and "/bin/busybox" in names  # tarfile strips the "/"
-    for label, run in runs:
-        (tmp_path / f"into-{label}").mkdir()
-        run("cp", f"{stopped.name}:/data/.", str(tmp_path / f"into-{label}"))
-        assert (tmp_path / f"into-{label}" / "sub" / "b").read_text() == "two\n", label
-        run("cp", f"{stopped.name}:/data/.", str(tmp_path / f"new-{label}"))
-        assert (tmp_path / f"new-{label}" / "a").read_text() == "one\n", label
