@@ -270,3 +270,25 @@ def test_cp_root_and_dir_contents_every_cli(hoistd, client, tmp_path):
             assert (tmp_path / f"new-{label}" / "a").read_text() == "one\n", label
     finally:
         fresh.remove(force=True)
+
+
+def test_cp_archive_mode_uses_container_user(hoistd, client, tmp_path):
+    """`docker cp -a` (copyUIDGID) owns the files by the container's user; without it
+    the archive's owners are kept."""
+    ctr = client.containers.create("busybox", ["true"], user="nobody", network_mode="none")
+    try:
+        f = tmp_path / "owned"
+        f.write_text("o\n")
+        os.chown(f, 1234, 1234)
+        hoistd.docker("cp", "-a", str(f), f"{ctr.name}:/tmp/")
+        f2 = tmp_path / "kept"
+        f2.write_text("k\n")
+        os.chown(f2, 1234, 1234)
+        hoistd.docker("cp", str(f2), f"{ctr.name}:/tmp/")
+        data = b"".join(ctr.get_archive("/tmp")[0])
+        with tarfile.open(fileobj=io.BytesIO(data)) as tf:
+            owners = {m.name: (m.uid, m.gid) for m in tf}
+        assert owners["tmp/owned"] == (65534, 65534)
+        assert owners["tmp/kept"] != (65534, 65534)
+    finally:
+        ctr.remove(force=True)
