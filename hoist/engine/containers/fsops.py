@@ -29,7 +29,8 @@ from ... import linux
 from ...archive.compression import open_decompressed
 from ...archive.create import _TreeWriter, write_tar_from_dir
 from ...archive.extract import _DIR_FLAGS, _Extractor, _lstat, split_name
-from ...archive.tarstream import TarEntry, TarReader, TarWriter
+from ...archive.tarstream import (DIRECTORY, HARDLINK, REGULAR, SYMLINK, TarEntry, TarReader,
+                                  TarWriter)
 from ...errors import HoistError, InvalidArgument, InvalidContent, NotFound, UnsafeArchive
 from .changes import Change, compute_changes
 from .pathstat import PathStat, clean_path, go_base, split_path
@@ -105,14 +106,11 @@ class _Target:
 def _resolve_target(root_fd: int, path: str, ref: str) -> _Target:
     abs_path = clean_path(path)
     head, base = split_path(abs_path)
+    # With a trailing "/" or "/." the path names the directory itself (every component,
+    # the last one too, is followed); otherwise the last component is lstat'ed only.
+    name = "." if base in ("", ".") else base
     try:
-        if base in ("", "."):
-            # The directory itself: every component, the last one too, is followed.
-            dir_fd = open_resolved(root_fd, head, os.O_RDONLY | os.O_DIRECTORY)
-            name = "."
-        else:
-            dir_fd = open_resolved(root_fd, head, os.O_RDONLY | os.O_DIRECTORY)
-            name = base
+        dir_fd = open_resolved(root_fd, head, os.O_RDONLY | os.O_DIRECTORY)
     except OSError as exc:
         if exc.errno == errno.ENOENT:
             raise _not_found(path, ref) from None
@@ -192,21 +190,21 @@ class _InRootExtractor(_Extractor):
             st = _lstat(parts[-1], parent)
             if st is not None:
                 is_dir = stat.S_ISDIR(st.st_mode)
-                if is_dir and entry.type != "5":
+                if is_dir and entry.type != DIRECTORY:
                     raise ExtractError(f"cannot overwrite directory \"{self._cpath(parts)}\" "
                                        f"with non-directory \"{self.dest_path or '/'}\"")
-                if not is_dir and entry.type == "5":
+                if not is_dir and entry.type == DIRECTORY:
                     raise ExtractError(f"cannot overwrite non-directory \"{self._cpath(parts)}\""
                                        f" with directory \"{self.dest_path or '/'}\"")
         parent = self._dir(parts[:-1], create=True)
         kind = entry.type
-        if kind == "5":
+        if kind == DIRECTORY:
             self._directory(parent, parts, entry)
-        elif kind == "0":
+        elif kind == REGULAR:
             self._regular(parent, parts, entry, reader)
-        elif kind == "2":
+        elif kind == SYMLINK:
             self._symlink(parent, parts, entry)
-        elif kind == "1":
+        elif kind == HARDLINK:
             self._hardlink(parts, entry)
         else:
             self._special(parent, parts, entry)
