@@ -292,3 +292,25 @@ def test_cp_archive_mode_uses_container_user(hoistd, client, tmp_path):
         assert owners["tmp/kept"] != (65534, 65534)
     finally:
         ctr.remove(force=True)
+
+
+DIFF_SCRIPT = ("rm /etc/shadow; sed -i s/root/ROOT/ /etc/passwd; mkdir -p /data/sub; "
+               "echo x > /data/sub/f; ln -s / /etc/evil; mkfifo /tmp/fifo; rm -rf /var; "
+               "mkdir -p /var/spool; touch /var/x; rm -rf /home; mkdir /home")
+
+
+def test_diff_matches_dockerd(hoistd, dockerd):
+    if dockerd.docker("image", "inspect", "busybox", check=False).returncode != 0:
+        dockerd.docker("load", input=hoistd.hoist("save", "busybox").stdout)
+    got = []
+    for d in (hoistd, dockerd):
+        c = docker.DockerClient(base_url=d.host, version="1.41", timeout=120)
+        ctr = c.containers.run("busybox", ["sh", "-c", DIFF_SCRIPT], detach=True,
+                               network_mode="none")
+        try:
+            assert ctr.wait(timeout=60)["StatusCode"] == 0
+            got.append(sorted((x["Path"], x["Kind"]) for x in ctr.diff()))
+        finally:
+            ctr.remove(force=True)
+            c.close()
+    assert got[0] == got[1], "\n".join(map(str, got))
