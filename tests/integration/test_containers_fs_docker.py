@@ -314,3 +314,25 @@ def test_diff_matches_dockerd(hoistd, dockerd):
             ctr.remove(force=True)
             c.close()
     assert got[0] == got[1], "\n".join(map(str, got))
+
+
+def test_cp_follow_link(hoistd, client, tmp_path):
+    """cp -L copies what a container symlink points to, resolved inside the container,
+    under the link's name; without -L the link itself is copied."""
+    ctr = client.containers.create("busybox", ["true"], network_mode="none")
+    try:
+        ctr.put_archive("/tmp", _tar(("sym", "pl", "/etc/passwd"), ("sym", "esc", "../../../etc")))
+        runs = [(c.replace("/", "_"), lambda *a, c=c: hoistd.docker(*a, docker=c))
+                for c in CLIS] + [("hoist", hoistd.hoist)]
+        for label, run in runs:
+            run("cp", "-L", f"{ctr.name}:/tmp/pl", str(tmp_path / f"f-{label}"))
+            assert (tmp_path / f"f-{label}").read_text().startswith("root:x:0:0"), label
+            assert not (tmp_path / f"f-{label}").is_symlink()
+            run("cp", f"{ctr.name}:/tmp/pl", str(tmp_path / f"l-{label}"))
+            assert os.readlink(tmp_path / f"l-{label}") == "/etc/passwd", label
+            run("cp", "-L", f"{ctr.name}:/tmp/esc", str(tmp_path / f"d-{label}"))
+            # the container's /etc (busybox has no host's os-release), not the host's
+            assert (tmp_path / f"d-{label}" / "passwd").exists(), label
+            assert not (tmp_path / f"d-{label}" / "os-release").exists(), label
+    finally:
+        ctr.remove(force=True)
