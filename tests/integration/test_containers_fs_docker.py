@@ -12,7 +12,6 @@ import json
 import lzma
 import os
 import tarfile
-import threading
 import uuid
 
 import docker
