@@ -335,3 +335,22 @@ def test_cp_follow_link(hoistd, client, tmp_path):
             assert not (tmp_path / f"d-{label}" / "os-release").exists(), label
     finally:
         ctr.remove(force=True)
+
+
+def test_cp_network_files_are_the_mounted_ones(hoistd, stopped, running):
+    """/etc/hosts, /etc/hostname and /etc/resolv.conf are bind-mounted by the runtime;
+    cp gives their real content (as dockerd does), also inside a directory copy."""
+    for ctr in (stopped, running):
+        ctr.reload()
+        with open(ctr.attrs["HostnamePath"], "rb") as f:
+            hostname = f.read()
+        assert hostname.strip()
+        out = hoistd.docker("cp", f"{ctr.name}:/etc/hostname", "-").stdout
+        assert _files([out]) == {"hostname": hostname}
+        strm, st = ctr.get_archive("/etc/")
+        assert st["name"] == "etc"
+        files = _files(strm)
+        assert files["etc/hostname"] == hostname and b"localhost" in files["etc/hosts"]
+        _, st = ctr.get_archive("/etc/hostname")
+        assert st["size"] == len(hostname)
+    assert running.exec_run(["cat", "/etc/hostname"]).output == hostname
