@@ -402,8 +402,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_headers(200, resp.content_type, resp.size)
             resp.writer(self.wfile)
         elif isinstance(resp, StreamResponse):
-            self._send_headers(resp.status, resp.content_type, None, resp.headers)
-            try:
+            try:  # close() even if the client is gone before the headers went out
+                self._send_headers(resp.status, resp.content_type, None, resp.headers)
                 for chunk in resp.chunks:
                     if chunk:
                         self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))

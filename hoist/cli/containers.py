@@ -951,11 +951,20 @@ def run_cp(ctx: Context, opts: dict[str, Any], args: list[str]) -> int:
         raise CommandFailed("hoist: filesystem path cannot be empty", 1)
     client = ctx.client()
     if src_c:
-        return _copy_from(ctx, client, src_c, src, dst)
+        return _copy_from(ctx, client, src_c, src, dst, follow=opts["follow_link"])
     return _copy_to(ctx, client, src, dst_c, dst, follow=opts["follow_link"])
 
 
-def _copy_from(ctx: Context, client: Any, ref: str, src: str, dst: str) -> int:
+def _copy_from(ctx: Context, client: Any, ref: str, src: str, dst: str,
+               follow: bool = False) -> int:
+    top_name = ""
+    if follow:
+        # -L: copy what a symlink points to (resolved by the daemon inside the
+        # container), under the link's own name, as docker cp does.
+        st = _stat_path(client, ref, src)
+        if st and int(st.get("mode", 0)) & (1 << 27) and st.get("linkTarget"):
+            top_name = os.path.basename(src.rstrip("/"))
+            src = st["linkTarget"]
     resp = client.raw("GET", _path(ref) + "/archive", {"path": src})
     if dst == "-":
         resp.copy_to(ctx.binary_out())
@@ -972,14 +981,29 @@ def _copy_from(ctx: Context, client: Any, ref: str, src: str, dst: str) -> int:
     # Extract into a private directory beside the destination, then move the one top
     # entry into place: the archive never writes outside that directory.
     tmp = tempfile.mkdtemp(prefix=".hoist-cp-", dir=parent)
+    contents = []
+
+    def rebase(entry: Any) -> None:
+        # A directory's contents ("dir/.") come as "./x" and the root as "/", "/x":
+        # gather them under one top directory, whose contents then go to dst.
+        for attr in ("name", "linkname") if entry.type == "1" else ("name",):
+            name = getattr(entry, attr)
+            if top_name and not name.startswith(("/", "./")) and name != ".":
+                _, sep, rest = name.partition("/")
+                setattr(entry, attr, top_name + sep + rest)
+            elif name.startswith("/") or name == "." or name.startswith("./"):
+                setattr(entry, attr, _CP_TOP + "/" + name.lstrip("/"))
+                if attr == "name":
+                    contents.append(True)
+
     try:
-        extract_layer(resp, tmp, whiteouts="apply", allow_devices=False)
+        extract_layer(resp, tmp, whiteouts="apply", allow_devices=False, on_member=rebase)
         entries = os.listdir(tmp)
         if len(entries) != 1:
             raise CommandFailed("unexpected archive from the daemon", 1)
         top = os.path.join(tmp, entries[0])
         if os.path.isdir(dst) and not os.path.islink(dst):
-            if os.path.isdir(top) and src.endswith("/."):
+            if os.path.isdir(top) and (src.endswith("/.") or contents):
                 for name in os.listdir(top):
                     _replace(os.path.join(top, name), os.path.join(dst, name))
             else:
@@ -992,6 +1016,9 @@ def _copy_from(ctx: Context, client: Any, ref: str, src: str, dst: str) -> int:
         resp.close()
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
+
+
+_CP_TOP = ".hoist-cp-top"
 
 
 def _replace(src: str, dst: str) -> None:

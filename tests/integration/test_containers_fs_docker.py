@@ -12,7 +12,6 @@ import json
 import lzma
 import os
 import tarfile
-import threading
 import uuid
 
 import docker
@@ -245,3 +244,113 @@ def test_links_swapped_while_copying_stay_inside(hoistd, client):
         assert not os.path.exists(f"/race-{tag}") and not os.path.exists(f"/tmp/race-{tag}")
     finally:
         ctr.remove(force=True)
+
+
+def test_cp_root_and_dir_contents_every_cli(hoistd, client, tmp_path):
+    """The root is archived as "/", "/bin", ... and "dir/." as "./x", as dockerd does;
+    both docker CLIs and hoist's own rebase that into the destination."""
+    # (a clean container: the docker CLI refuses the hostile links of `stopped`)
+    fresh = client.containers.create("busybox", ["true"], network_mode="none")
+    try:
+        fresh.put_archive("/", _tar(("dir", "data", None), ("file", "data/a", b"one\n"),
+                                    ("dir", "data/sub", None), ("file", "data/sub/b", b"two\n")))
+        names = list(_files(fresh.get_archive("/")[0]))
+        assert names[0] in ("", "/") and "/bin/busybox" in names  # tarfile strips the "/"
+        runs = [(c.replace("/", "_"), lambda *a, c=c: hoistd.docker(*a, docker=c))
+                for c in CLIS]
+        runs.append(("hoist", hoistd.hoist))
+        for label, run in runs:
+            run("cp", f"{fresh.name}:/", str(tmp_path / f"root-{label}"))
+            assert {"bin", "data", "tmp"} <= set(os.listdir(tmp_path / f"root-{label}")), label
+            (tmp_path / f"into-{label}").mkdir()
+            run("cp", f"{fresh.name}:/data/.", str(tmp_path / f"into-{label}"))
+            assert (tmp_path / f"into-{label}" / "sub" / "b").read_text() == "two\n", label
+            run("cp", f"{fresh.name}:/data/.", str(tmp_path / f"new-{label}"))
+            assert (tmp_path / f"new-{label}" / "a").read_text() == "one\n", label
+    finally:
+        fresh.remove(force=True)
+
+
+def test_cp_archive_mode_uses_container_user(hoistd, client, tmp_path):
+    """`docker cp -a` (copyUIDGID) owns the files by the container's user; without it
+    the archive's owners are kept."""
+    ctr = client.containers.create("busybox", ["true"], user="nobody", network_mode="none")
+    try:
+        f = tmp_path / "owned"
+        f.write_text("o\n")
+        os.chown(f, 1234, 1234)
+        hoistd.docker("cp", "-a", str(f), f"{ctr.name}:/tmp/")
+        f2 = tmp_path / "kept"
+        f2.write_text("k\n")
+        os.chown(f2, 1234, 1234)
+        hoistd.docker("cp", str(f2), f"{ctr.name}:/tmp/")
+        data = b"".join(ctr.get_archive("/tmp")[0])
+        with tarfile.open(fileobj=io.BytesIO(data)) as tf:
+            owners = {m.name: (m.uid, m.gid) for m in tf}
+        assert owners["tmp/owned"] == (65534, 65534)
+        assert owners["tmp/kept"] != (65534, 65534)
+    finally:
+        ctr.remove(force=True)
+
+
+DIFF_SCRIPT = ("rm /etc/shadow; sed -i s/root/ROOT/ /etc/passwd; mkdir -p /data/sub; "
+               "echo x > /data/sub/f; ln -s / /etc/evil; mkfifo /tmp/fifo; rm -rf /var; "
+               "mkdir -p /var/spool; touch /var/x; rm -rf /home; mkdir /home")
+
+
+def test_diff_matches_dockerd(hoistd, dockerd):
+    if dockerd.docker("image", "inspect", "busybox", check=False).returncode != 0:
+        dockerd.docker("load", input=hoistd.hoist("save", "busybox").stdout)
+    got = []
+    for d in (hoistd, dockerd):
+        c = docker.DockerClient(base_url=d.host, version="1.41", timeout=120)
+        ctr = c.containers.run("busybox", ["sh", "-c", DIFF_SCRIPT], detach=True,
+                               network_mode="none")
+        try:
+            assert ctr.wait(timeout=60)["StatusCode"] == 0
+            got.append(sorted((x["Path"], x["Kind"]) for x in ctr.diff()))
+        finally:
+            ctr.remove(force=True)
+            c.close()
+    assert got[0] == got[1], "\n".join(map(str, got))
+
+
+def test_cp_follow_link(hoistd, client, tmp_path):
+    """cp -L copies what a container symlink points to, resolved inside the container,
+    under the link's name; without -L the link itself is copied."""
+    ctr = client.containers.create("busybox", ["true"], network_mode="none")
+    try:
+        ctr.put_archive("/tmp", _tar(("sym", "pl", "/etc/passwd"), ("sym", "esc", "../../../etc")))
+        runs = [(c.replace("/", "_"), lambda *a, c=c: hoistd.docker(*a, docker=c))
+                for c in CLIS] + [("hoist", hoistd.hoist)]
+        for label, run in runs:
+            run("cp", "-L", f"{ctr.name}:/tmp/pl", str(tmp_path / f"f-{label}"))
+            assert (tmp_path / f"f-{label}").read_text().startswith("root:x:0:0"), label
+            assert not (tmp_path / f"f-{label}").is_symlink()
+            run("cp", f"{ctr.name}:/tmp/pl", str(tmp_path / f"l-{label}"))
+            assert os.readlink(tmp_path / f"l-{label}") == "/etc/passwd", label
+            run("cp", "-L", f"{ctr.name}:/tmp/esc", str(tmp_path / f"d-{label}"))
+            # the container's /etc (busybox has no host's os-release), not the host's
+            assert (tmp_path / f"d-{label}" / "passwd").exists(), label
+            assert not (tmp_path / f"d-{label}" / "os-release").exists(), label
+    finally:
+        ctr.remove(force=True)
+
+
+def test_cp_network_files_are_the_mounted_ones(hoistd, stopped, running):
+    """/etc/hosts, /etc/hostname and /etc/resolv.conf are bind-mounted by the runtime;
+    cp gives their real content (as dockerd does), also inside a directory copy."""
+    for ctr in (stopped, running):
+        ctr.reload()
+        with open(ctr.attrs["HostnamePath"], "rb") as f:
+            hostname = f.read()
+        assert hostname.strip()
+        out = hoistd.docker("cp", f"{ctr.name}:/etc/hostname", "-").stdout
+        assert _files([out]) == {"hostname": hostname}
+        strm, st = ctr.get_archive("/etc/")
+        assert st["name"] == "etc"
+        files = _files(strm)
+        assert files["etc/hostname"] == hostname and b"localhost" in files["etc/hosts"]
+        _, st = ctr.get_archive("/etc/hostname")
+        assert st["size"] == len(hostname)
+    assert running.exec_run(["cat", "/etc/hostname"]).output == hostname

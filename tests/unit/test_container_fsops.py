@@ -157,13 +157,18 @@ def test_changes_whiteouts_and_opaque_dirs(tmp_path):
     _mkdir(low, "etc")
     os.makedirs(up / "etc")
     os.mknod(up / "etc" / "shadow", stat.S_IFCHR | 0o000, os.makedev(0, 0))
+    _mk(low, "var/spool/mail/m")
     os.makedirs(up / "home")
     os.setxattr(up / "home", "trusted.overlay.opaque", b"y")
     _mk(up, "home/keep", b"new")
+    # rm -rf /var; mkdir -p /var/spool: both opaque in the upper
+    os.makedirs(up / "var" / "spool")
+    os.setxattr(up / "var", "trusted.overlay.opaque", b"y")
+    os.setxattr(up / "var" / "spool", "trusted.overlay.opaque", b"y")
     got = [(c.path, c.kind) for c in compute_changes(str(up), [str(low)])]
-    assert ("/etc/shadow", DELETED) in got and ("/etc", MODIFIED) in got
-    assert ("/home", MODIFIED) in got and ("/home/u", DELETED) in got
-    assert ("/home/keep", ADDED) in got
+    assert sorted(got) == [("/etc", MODIFIED), ("/etc/shadow", DELETED),
+                           ("/home", MODIFIED), ("/home/keep", MODIFIED), ("/home/u", DELETED),
+                           ("/var/spool", MODIFIED), ("/var/spool/mail", DELETED)]
 
 
 # --------------------------------------------------------------------------- rootfs

@@ -6,7 +6,8 @@ that hide everything below them in the lower layers. Each upper entry is classif
 way dockerd's overlay driver does it: a whiteout is a deletion, a path that no lower
 layer has is an addition, anything else a modification, except directories whose size,
 mode and mtime match the lower one (they were only copied up on the way to a child).
-The parent of an added or deleted path is reported as modified, as Docker does.
+The parent of an added or deleted path is reported as modified, as Docker does, and what
+an opaque directory hides from the lowers (without the upper re-creating it) is deleted.
 
 Both trees are walked through ``O_NOFOLLOW`` directory fds: a symlink in a layer is an
 entry to compare, never a way into the host's file system.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import errno
 import os
+import posixpath
 import stat
 from dataclasses import dataclass
 from typing import Iterable, Iterator
@@ -103,9 +105,7 @@ class _Lowers:
             return None if _is_whiteout(st) else st
         return None
 
-    def child(self, name: str, opaque: bool) -> "_Lowers":
-        if opaque:
-            return _Lowers([None] * len(self.fds))
+    def child(self, name: str) -> "_Lowers":
         out: list[int | None] = []
         hidden = False
         for fd in self.fds:
@@ -163,8 +163,44 @@ def compute_changes(upper: str, lowers: Iterable[str], *,
                 os.close(fd)
 
 
+def _hidden(upper_fd: int, lowers: _Lowers, path: str) -> list[str]:
+    """Paths the lowers have below ``path`` that the (opaque) upper dir lacks: deleted.
+    A deleted directory is reported once, not with its contents."""
+    out: list[str] = []
+    # (upper fd or None when owned by the caller, lowers, path) - depth first, name order
+    work: list[tuple[int, bool, _Lowers, str]] = [(upper_fd, False, lowers, path)]
+    try:
+        while work:
+            ufd, owned, low, base = work.pop()
+            try:
+                below: list[tuple[int, bool, _Lowers, str]] = []
+                for name in sorted(low.names(), key=lambda n: n.encode("utf-8", "surrogateescape")):
+                    ust = _lstat(name, ufd)
+                    if ust is None:
+                        out.append(f"{base}/{name}")
+                        continue
+                    lst = low.lookup(name)
+                    if (stat.S_ISDIR(ust.st_mode) and lst is not None
+                            and stat.S_ISDIR(lst.st_mode)):
+                        cfd = _open_dir(name, ufd)
+                        if cfd is not None:
+                            below.append((cfd, True, low.child(name), f"{base}/{name}"))
+                work.extend(reversed(below))
+            finally:
+                if owned:
+                    os.close(ufd)
+                    low.close()
+    finally:
+        for ufd, owned, low, _ in work:
+            if owned:
+                os.close(ufd)
+                low.close()
+    return out
+
+
 def _walk(root_fd: int, root_lowers: _Lowers, ignore: frozenset[str]) -> Iterator[Change]:
     changed_dirs: set[str] = set()
+    hidden_reported: set[str] = set()
     ignore_parents = {os.path.dirname(p) for p in ignore}
     # (upper dir fd, its container path, remaining names, lowers of that dir, own fds?)
     stack: list[tuple[int, str, Iterator[str], _Lowers, bool]] = [
@@ -195,7 +231,12 @@ def _walk(root_fd: int, root_lowers: _Lowers, ignore: frozenset[str]) -> Iterato
                     kind = ADDED
                 else:
                     kind = MODIFIED
-                    if (is_dir and stat.S_ISDIR(lower.st_mode) and not opaque
+                    if opaque and stat.S_ISDIR(lower.st_mode):
+                        # Re-created over the lowers' directory (rm -rf x; mkdir x):
+                        # dockerd reports what changed inside, and the directory only
+                        # as the parent of those changes.
+                        record = False
+                    elif (is_dir and stat.S_ISDIR(lower.st_mode)
                             and st.st_size == lower.st_size and st.st_mode == lower.st_mode
                             and _same_time(st.st_mtime_ns, lower.st_mtime_ns)):
                         record = False  # only copied up on the way to a child
@@ -203,7 +244,8 @@ def _walk(root_fd: int, root_lowers: _Lowers, ignore: frozenset[str]) -> Iterato
                 # e.g. /etc holding only the hosts/hostname/resolv.conf mount points
                 if all(f"{path}/{n}" in ignore for n in os.listdir(child_fd)):
                     record = False
-            if record:
+            if record and not (kind == MODIFIED and path in changed_dirs):
+                # (already reported as the parent of a deletion an opaque dir implies)
                 if is_dir:
                     changed_dirs.add(path)
                 if kind in (ADDED, DELETED):
@@ -214,18 +256,21 @@ def _walk(root_fd: int, root_lowers: _Lowers, ignore: frozenset[str]) -> Iterato
                 yield Change(path, kind)
             if child_fd is None:
                 continue
-            child_lowers = lowers.child(name, opaque)
-            if opaque and kind == MODIFIED:
-                # Everything the lowers had here is hidden now: deleted as far as the
-                # container can see.
-                hidden = _Lowers(lowers.child(name, False).fds)
-                try:
-                    present = set(os.listdir(child_fd))
-                    for gone in sorted(hidden.names() - present,
-                                       key=lambda n: n.encode("utf-8", "surrogateescape")):
-                        yield Change(f"{path}/{gone}", DELETED)
-                finally:
-                    hidden.close()
+            # Like dockerd, entries below an opaque directory are still compared with
+            # the lowers' entries of the same path (a re-created /var/spool is
+            # "changed", not "added"); what the opaque dir hides and the upper does not
+            # have again, at any depth, is reported deleted.
+            child_lowers = lowers.child(name)
+            if opaque:
+                for gone in _hidden(child_fd, child_lowers, path):
+                    if gone in hidden_reported:
+                        continue  # nested opaque dirs see the same lower entries
+                    hidden_reported.add(gone)
+                    parent = posixpath.dirname(gone)
+                    if parent not in changed_dirs:
+                        changed_dirs.add(parent)
+                        yield Change(parent, MODIFIED)
+                    yield Change(gone, DELETED)
             stack.append((child_fd, path + "/", iter(_sorted(child_fd)), child_lowers, True))
     finally:
         for fd, _, _, lowers, owned in stack:

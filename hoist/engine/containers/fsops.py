@@ -29,7 +29,8 @@ from ... import linux
 from ...archive.compression import open_decompressed
 from ...archive.create import _TreeWriter, write_tar_from_dir
 from ...archive.extract import _DIR_FLAGS, _Extractor, _lstat, split_name
-from ...archive.tarstream import TarEntry, TarReader, TarWriter
+from ...archive.tarstream import (DIRECTORY, HARDLINK, REGULAR, SYMLINK, TarEntry, TarReader,
+                                  TarWriter)
 from ...errors import HoistError, InvalidArgument, InvalidContent, NotFound, UnsafeArchive
 from .changes import Change, compute_changes
 from .pathstat import PathStat, clean_path, go_base, split_path
@@ -100,19 +101,71 @@ class _Target:
     name: str
     stat: PathStat
     arcname: str
+    cpath: str         # the container path archived as ``arcname``
 
 
-def _resolve_target(root_fd: int, path: str, ref: str) -> _Target:
+# The files the runtime bind-mounts over the rootfs (host path from the container
+# document). dockerd mounts them in its cp namespace, so `docker cp c:/etc/hosts .`
+# gives the container's real hosts file, not the empty mount point below it.
+_NETWORK_FILES = (("/etc/hosts", "HostsPath"), ("/etc/resolv.conf", "ResolvConfPath"),
+                  ("/etc/hostname", "HostnamePath"))
+
+
+class _MountedFiles:
+    """Container path -> (dir fd, name) of the host file mounted there."""
+
+    def __init__(self, doc: dict[str, Any]) -> None:
+        self.files: dict[str, tuple[int, str]] = {}
+        dirs: dict[str, int] = {}
+        try:
+            for cpath, key in _NETWORK_FILES:
+                host = doc.get(key) or ""
+                if not host or not os.path.isfile(host):
+                    continue
+                parent = os.path.dirname(host)
+                if parent not in dirs:
+                    dirs[parent] = os.open(parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+                self.files[cpath] = (dirs[parent], os.path.basename(host))
+        except BaseException:
+            for fd in dirs.values():
+                os.close(fd)
+            raise
+        self._fds = list(dirs.values())
+
+    def get(self, cpath: str) -> tuple[int, str] | None:
+        return self.files.get(cpath)
+
+    def close(self) -> None:
+        for fd in self._fds:
+            os.close(fd)
+        self._fds = []
+
+
+class _MountAwareTree(_TreeWriter):
+    """Archives a subtree, taking the mounted files from where they really are."""
+
+    def __init__(self, writer: TarWriter, mounted: _MountedFiles, arc: str, cpath: str) -> None:
+        super().__init__(writer, "none")
+        self.mounted = mounted
+        self.arc = arc
+        self.cpath = cpath.rstrip("/")
+
+    def emit(self, dir_fd: int, rel: str, name: str) -> int | None:
+        hit = self.mounted.get(self.cpath + rel[len(self.arc):] or "/")
+        if hit is not None:
+            dir_fd, name = hit
+        return super().emit(dir_fd, rel, name)
+
+
+def _resolve_target(root_fd: int, path: str, ref: str,
+                    mounted: _MountedFiles | None = None) -> _Target:
     abs_path = clean_path(path)
     head, base = split_path(abs_path)
+    # With a trailing "/" or "/." the path names the directory itself (every component,
+    # the last one too, is followed); otherwise the last component is lstat'ed only.
+    name = "." if base in ("", ".") else base
     try:
-        if base in ("", "."):
-            # The directory itself: every component, the last one too, is followed.
-            dir_fd = open_resolved(root_fd, head, os.O_RDONLY | os.O_DIRECTORY)
-            name = "."
-        else:
-            dir_fd = open_resolved(root_fd, head, os.O_RDONLY | os.O_DIRECTORY)
-            name = base
+        dir_fd = open_resolved(root_fd, head, os.O_RDONLY | os.O_DIRECTORY)
     except OSError as exc:
         if exc.errno == errno.ENOENT:
             raise _not_found(path, ref) from None
@@ -127,11 +180,16 @@ def _resolve_target(root_fd: int, path: str, ref: str) -> _Target:
             raise HoistError(f"lstat {abs_path}: {os.strerror(exc.errno)}") from None
         if st is None:
             raise _not_found(path, ref)
+        dir_path = _container_path_of(root_fd, dir_fd) or "/"
+        cpath = dir_path if name == "." else posixpath.join(dir_path, name)
+        arcname = go_base(abs_path)
+        hit = mounted.get(cpath) if mounted is not None else None
+        if hit is not None:
+            st = os.stat(hit[1], dir_fd=hit[0], follow_symlinks=False)
         target = ""
         if stat.S_ISLNK(st.st_mode):
             target = link_target(root_fd, abs_path, dir_fd, name)
-        arcname = go_base(abs_path)
-        return _Target(dir_fd, name, PathStat.from_stat(arcname, st, target), arcname)
+        return _Target(dir_fd, name, PathStat.from_stat(arcname, st, target), arcname, cpath)
     except BaseException:
         os.close(dir_fd)
         raise
@@ -142,18 +200,22 @@ class PathArchive:
     before the response starts), the tar is written by ``write``. ``close`` releases
     the fds and the rootfs mount."""
 
-    def __init__(self, stack: contextlib.ExitStack, target: _Target) -> None:
+    def __init__(self, stack: contextlib.ExitStack, target: _Target,
+                 mounted: _MountedFiles) -> None:
         self._stack = stack
         self._target = target
+        self._mounted = mounted
         self.stat = target.stat
 
     def write(self, out: BinaryIO) -> None:
         t = self._target
         writer = TarWriter(out)
-        tree = _TreeWriter(writer, "none")
         # Docker rebases the entries on the name the client asked for: a symlinked
         # directory copied with "link/" is archived as "link", "dir/." as ".".
-        arc = t.arcname if t.arcname != "/" else "."
+        # The root is archived as "/", "/bin", ... like dockerd does; the docker CLI
+        # rebases on exactly that.
+        arc = t.arcname if t.arcname != "/" else ""
+        tree = _MountAwareTree(writer, self._mounted, arc, t.cpath)
         child = tree.emit(t.dir_fd, arc, t.name)
         if child is not None:
             try:
@@ -190,21 +252,21 @@ class _InRootExtractor(_Extractor):
             st = _lstat(parts[-1], parent)
             if st is not None:
                 is_dir = stat.S_ISDIR(st.st_mode)
-                if is_dir and entry.type != "5":
+                if is_dir and entry.type != DIRECTORY:
                     raise ExtractError(f"cannot overwrite directory \"{self._cpath(parts)}\" "
                                        f"with non-directory \"{self.dest_path or '/'}\"")
-                if not is_dir and entry.type == "5":
+                if not is_dir and entry.type == DIRECTORY:
                     raise ExtractError(f"cannot overwrite non-directory \"{self._cpath(parts)}\""
                                        f" with directory \"{self.dest_path or '/'}\"")
         parent = self._dir(parts[:-1], create=True)
         kind = entry.type
-        if kind == "5":
+        if kind == DIRECTORY:
             self._directory(parent, parts, entry)
-        elif kind == "0":
+        elif kind == REGULAR:
             self._regular(parent, parts, entry, reader)
-        elif kind == "2":
+        elif kind == SYMLINK:
             self._symlink(parent, parts, entry)
-        elif kind == "1":
+        elif kind == HARDLINK:
             self._hardlink(parts, entry)
         else:
             self._special(parent, parts, entry)
@@ -267,8 +329,12 @@ class ContainerFS:
 
     def stat_path(self, ref: str, path: str) -> PathStat:
         _check_path(path)
-        with self._root(ref) as (_doc, _rootfs, root_fd):
-            target = _resolve_target(root_fd, path, ref)
+        with self._root(ref) as (doc, _rootfs, root_fd):
+            mounted = _MountedFiles(doc)
+            try:
+                target = _resolve_target(root_fd, path, ref, mounted)
+            finally:
+                mounted.close()
             os.close(target.dir_fd)
             return target.stat
 
@@ -277,13 +343,15 @@ class ContainerFS:
         stack = contextlib.ExitStack()
         try:
             doc, _rootfs, root_fd = stack.enter_context(self._root(ref))
-            target = _resolve_target(root_fd, path, ref)
+            mounted = _MountedFiles(doc)
+            stack.callback(mounted.close)
+            target = _resolve_target(root_fd, path, ref, mounted)
             stack.callback(os.close, target.dir_fd)
         except BaseException:
             stack.close()
             raise
         self._event(doc, "archive-path")
-        return PathArchive(stack, target)
+        return PathArchive(stack, target, mounted)
 
     # -- PUT /containers/{id}/archive --------------------------------------------------
 
