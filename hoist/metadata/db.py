@@ -69,6 +69,23 @@ CREATE TABLE IF NOT EXISTS containers (
 """
 
 
+class _Closing:
+    """Holds a thread's connection and closes it when the thread ends. A Connection is
+    part of reference cycles (its statement cache), so without this it would wait for a
+    full GC: hoistd serves each request on a new thread and would pile up open fds."""
+
+    __slots__ = ("conn",)
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def __del__(self) -> None:
+        try:
+            self.conn.close()
+        except Exception:
+            pass
+
+
 class Database:
     def __init__(self, path: str) -> None:
         self.path = path
@@ -83,7 +100,8 @@ class Database:
                       (str(SCHEMA_VERSION),))
 
     def _conn(self) -> sqlite3.Connection:
-        c = getattr(self._local, "conn", None)
+        holder = getattr(self._local, "conn", None)
+        c = holder.conn if holder is not None else None
         if c is None:
             c = sqlite3.connect(self.path, timeout=30, isolation_level=None,
                                 check_same_thread=False)
@@ -92,7 +110,7 @@ class Database:
             c.execute("PRAGMA foreign_keys=ON")
             c.execute("PRAGMA busy_timeout=30000")
             c.row_factory = sqlite3.Row
-            self._local.conn = c
+            self._local.conn = _Closing(c)
             try:
                 os.chmod(self.path, 0o600)
             except OSError:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 
@@ -39,3 +40,28 @@ def test_run_detached_exec_logs_wait(client):
         c.remove(force=True)
     with pytest.raises(docker.errors.NotFound):
         client.containers.get(c.id)
+
+
+def test_request_threads_do_not_leak_fds(hoistd):
+    """Each request runs on its own thread with its own SQLite connection: the
+    connection must close with the thread, not wait for a garbage collection."""
+
+    client = docker.DockerClient(base_url=f"unix://{hoistd.sock}")
+    pid = hoistd.proc.pid
+
+    def db_fds() -> int:
+        n = 0
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                if "metadata" in os.readlink(f"/proc/{pid}/fd/{fd}"):
+                    n += 1
+            except OSError:
+                pass
+        return n
+
+    client.containers.list(all=True)
+    before = db_fds()
+    for _ in range(60):
+        client.containers.list(all=True)
+    time.sleep(0.3)
+    assert db_fds() <= before + 4
