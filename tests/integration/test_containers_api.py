@@ -59,9 +59,19 @@ def test_request_threads_do_not_leak_fds(hoistd):
                 pass
         return n
 
+    import socket
+
+    def one_request() -> None:  # a new connection each time: a new server thread
+        with socket.socket(socket.AF_UNIX) as s:
+            s.connect(hoistd.sock)
+            s.sendall(b"GET /containers/json?all=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            while s.recv(65536):
+                pass
+
     client.containers.list(all=True)
+    one_request()
     before = db_fds()
     for _ in range(60):
-        client.containers.list(all=True)
+        one_request()
     time.sleep(0.3)
     assert db_fds() <= before + 4
