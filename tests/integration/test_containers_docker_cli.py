@@ -154,3 +154,65 @@ def test_docker_run_it_typed_into_and_detached(hoistd, cli, tmp_path):
     finally:
         subprocess.run(["tmux", "kill-session", "-t", sess], check=False)
         hoistd.docker("rm", "-f", name, check=False)
+
+
+def _cgroup_dirs(cid: str) -> list[str]:
+    out = []
+    for root, dirs, _ in os.walk("/sys/fs/cgroup"):
+        if os.path.basename(root) == cid:
+            out.append(root)
+        if root.count("/") > 6:
+            dirs[:] = []
+    return out
+
+
+def _pids_with_cwd_or_root_under(path: str) -> list[int]:
+    found = []
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            if os.readlink(f"/proc/{p}/root").startswith(path) or \
+                    os.readlink(f"/proc/{p}/cwd").startswith(path):
+                found.append(int(p))
+        except OSError:
+            pass
+    return found
+
+
+def test_failed_runs_leave_nothing_behind(hoistd):
+    """Unknown user, a command that cannot run or is missing, a refused rm: Docker's
+    errors and exit codes, and no container, mount, cgroup or process left over."""
+    d = hoistd.docker
+    since = str(time.time() - 1)
+    before = set(d("ps", "-aq", "--no-trunc").stdout.decode().split())
+    p = d("run", "--rm", "-u", "nosuchuser", "busybox", "true", check=False)
+    assert p.returncode in (125, 126) and b"unable to find user nosuchuser" in p.stderr
+    p = d("run", "--rm", "busybox", "/etc", check=False)
+    assert p.returncode == 126 and b"permission denied" in p.stderr.lower()
+    p = d("run", "--rm", "busybox", "/nonexistent/cmd", check=False)
+    assert p.returncode == 127 and b"no such file or directory" in p.stderr.lower()
+    p = d("run", "--rm", "--memory", "1k", "busybox", "true", check=False)
+    assert p.returncode == 125
+    cid = d("run", "-d", "busybox", "sleep", "1000").stdout.decode().strip()
+    try:
+        p = d("rm", cid, check=False)
+        assert p.returncode != 0 and b"cannot remove a running container" in p.stderr.lower()
+        assert json.loads(d("inspect", cid).stdout)[0]["State"]["Running"] is True
+        p = d("kill", cid)
+        assert json.loads(d("inspect", cid).stdout)[0]["State"]["ExitCode"] == 137
+        p = d("kill", cid, check=False)
+        assert p.returncode != 0 and b"is not running" in p.stderr
+    finally:
+        d("rm", "-f", cid)
+    time.sleep(0.3)
+    assert set(d("ps", "-aq", "--no-trunc").stdout.decode().split()) == before
+    assert not _mounts(hoistd.root)
+    created = d("events", "--since", since, "--until", str(time.time() + 1), "--filter",
+                "event=create", "--format", "{{.ID}}").stdout.decode().split()
+    assert len(created) == 4 and cid in created  # -m 1k is refused before create
+    for c in created:
+        assert _cgroup_dirs(c) == [], c
+        assert not os.path.exists(os.path.join(hoistd.root, "containers", c))
+        assert not os.path.exists(os.path.join(hoistd.root, "run", "runtime", c))
+    assert _pids_with_cwd_or_root_under(os.path.join(hoistd.root, "containers")) == []

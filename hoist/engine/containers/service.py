@@ -415,6 +415,7 @@ class ContainerService:
 
     def _start(self, doc: dict[str, Any]) -> None:
         from ...runtime.spec import SpecInput, generate
+        _prime_cgroup_migrations()
         cid = doc["Id"]
         d = self.dir(cid)
         hc = doc["HostConfig"]
@@ -471,7 +472,10 @@ class ContainerService:
             for _, cb in self._pending.pop(cid, []):
                 cb(None)  # attached clients see the end of the stream
         if monitor is not None:
-            monitor.wait(5)  # the monitor has recorded the exit; let it finish
+            # A command that could not run has its exit recorded already; any other
+            # failure leaves init created and waiting: end it, or it would wait forever.
+            if monitor.wait(0.5) is None:
+                _end_monitor(monitor)
         with self._lock:
             if not self._fs_users.get(cid):
                 self._umount_rootfs(cid)
@@ -710,6 +714,7 @@ class ContainerService:
             doc = json.loads(r["state"])
             cid = r["id"]
             if not doc["State"]["Running"]:
+                self._end_stray_monitor(cid)
                 stopped.append((doc, bool(doc.get(MANUALLY_STOPPED))))
                 continue
             try:
@@ -732,6 +737,13 @@ class ContainerService:
         if todo:
             threading.Thread(target=self._start_all, args=(todo,), daemon=True,
                              name="restart-policies").start()
+
+    def _end_stray_monitor(self, cid: str) -> None:
+        """A monitor this daemon does not track (it died between creating a container's
+        process and starting it): kill that never-started process, let the monitor end."""
+        m = Supervisor.reconnect_monitor(cid, os.path.join(self.dir(cid), "state"))
+        if m is not None and m.status().get("state") != "exited":
+            _end_monitor(m)
 
     def _start_all(self, ids: list[str]) -> None:
         for cid in ids:
@@ -903,6 +915,8 @@ class ContainerService:
             except Conflict:
                 pass
             self._wait_exit(cid, None)
+        elif cid not in self._starting:
+            self._end_stray_monitor(cid)
         with self._lock:
             if not self.db.one("SELECT 1 FROM containers WHERE id=?", (cid,)):
                 return
@@ -1002,6 +1016,7 @@ class ContainerService:
 
     def exec_process(self, ref: str, process: dict[str, Any], tty: bool, stdin: bool) -> Any:
         """An exec instance in the running container (hoist.runtime.supervisor.ExecProcess)."""
+        _prime_cgroup_migrations()
         return self._monitor(self.resolve(ref)).exec(process, tty, stdin)
 
     # ------------------------------------------------------------------ views
@@ -1048,6 +1063,20 @@ class ContainerService:
 
 class _NotModified(HoistError):
     status = 304
+
+
+def _end_monitor(monitor: Monitor) -> None:
+    try:
+        monitor.kill(_signal.SIGKILL)
+    except HoistError:
+        pass
+    monitor.wait(5)
+
+
+def _prime_cgroup_migrations() -> None:
+    """See cgroups.prime_migrations: its wait overlaps the start instead of adding to it."""
+    from ...runtime.cgroups import prime_migrations
+    threading.Thread(target=prime_migrations, daemon=True, name="cgroup-prime").start()
 
 
 def _policy(doc: dict[str, Any]) -> RestartPolicy:
