@@ -37,6 +37,9 @@ INFO_FILE = "monitor.json"
 DRAIN_AFTER_EXIT = 2.0      # seconds to wait for output EOF after a process has exited
 CLIENT_LINGER = 30.0        # seconds an attached client may take to read the last output
 CLIENT_BUF_LIMIT = 8 << 20  # stop reading container output while a client lags this much
+# The daemon starts what it created at once; a container still not started after this
+# long belongs to a daemon that died in between: end it rather than wait forever.
+START_DEADLINE = 60.0
 STREAM_IDS = {"stdin": 0, "stdout": 1, "stderr": 2}
 
 
@@ -247,8 +250,22 @@ class MonitorServer:
         signal.set_wakeup_fd(sig_w)
         self._set(sig_r, selectors.EVENT_READ, ("sigchld", None))
         self._reap()
+        created_at = time.monotonic()
         while not self._finished():
             timeout = None
+            if not self.init.started and self.init.pid and self.init.status is None:
+                deadline = float(self.cfg.get("start_deadline") or START_DEADLINE)
+                left = created_at + deadline - time.monotonic()
+                if left <= 0:
+                    print(f"monitor {self.id}: not started within {deadline:.0f}s; "
+                          f"ending it", flush=True)
+                    self.init.started = True
+                    try:
+                        self.runtime.kill(self.id, signal.SIGKILL)
+                    except Exception as e:
+                        print(f"monitor {self.id}: kill: {e}", flush=True)
+                    continue
+                timeout = left
             for p in self._procs():
                 if p.status is not None and (not p.outs_done or p.clients):
                     left = p.exited_at + (DRAIN_AFTER_EXIT if not p.outs_done else CLIENT_LINGER) \

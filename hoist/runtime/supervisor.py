@@ -48,6 +48,7 @@ class MonitorSpec:
     log_path: str            # json-file log (Docker's format: {"log","stream","time"})
     log_max_size: int = 10 * 1024 * 1024
     log_max_files: int = 3
+    start_deadline: float = 60.0  # a process not started by then is ended (daemon died)
 
 
 @dataclass(frozen=True)

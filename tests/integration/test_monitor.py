@@ -52,7 +52,8 @@ class Env:
     n = 0
 
 
-def _new(env, args, runtime="runc", tty=False, open_stdin=False, max_size=10 << 20, max_files=3):
+def _new(env, args, runtime="runc", tty=False, open_stdin=False, max_size=10 << 20, max_files=3,
+         start_deadline=60.0):
     base, rootfs, sup = env
     Env.n += 1
     cid = f"mon{os.getpid()}x{Env.n}"
@@ -64,7 +65,7 @@ def _new(env, args, runtime="runc", tty=False, open_stdin=False, max_size=10 << 
     with open(d / "bundle" / "config.json", "w") as f:
         json.dump(spec, f)
     ms = MonitorSpec(cid, str(d / "bundle"), str(d / "state"), runtime, tty, open_stdin,
-                     str(d / "log.json"), max_size, max_files)
+                     str(d / "log.json"), max_size, max_files, start_deadline)
     return sup.create(ms), ms
 
 
@@ -368,3 +369,13 @@ def test_fork_server_restarted_after_it_dies(env):
     m.start()
     assert _demux(_read_all(s)) == [(1, b"again\n")]
     assert m.wait(10).code == 0
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_never_started_container_is_ended_after_the_deadline(env, runtime):
+    """Its daemon died between create and start: the monitor does not wait forever."""
+    m, _ = _new(env, ["sleep", "1000"], runtime, start_deadline=1.0)
+    assert not _gone(m.pid) and m.status()["state"] == "created"
+    st = m.wait(10)
+    assert st is not None and st.code == 137
+    assert _wait_gone(m.monitor_pid, 5) and _gone(m.pid)
