@@ -30,3 +30,5 @@ bench: setup-bench
 	.venv/bin/python bench/push_pull.py
 	.venv/bin/python bench/registry_throughput.py
 	.venv/bin/python bench/runtime_cycle.py
+	.venv/bin/python bench/api_cycle.py
+	.venv/bin/python bench/monitor_memory.py 100
