@@ -477,10 +477,14 @@ def _in_child(work: Any) -> tuple[dict[str, Any], list[int]]:
         msg, fds, _, _ = socket.recv_fds(ours, 1 << 20, 8)
     finally:
         ours.close()
+    # Not waited for here: its exit (tearing down a copy of our address space) is off
+    # the start's path. A monitor reaps every child in its SIGCHLD loop; anyone else
+    # calling this reaps it with a later waitpid(-1) or leaves it to the kernel.
+    if not msg:
         try:
             os.waitpid(pid, 0)
         except ChildProcessError:
-            pass  # reaped by the caller's SIGCHLD loop: fine, only the reply matters
+            pass
     reply = json.loads(msg or b'{"error": "runtime child exited without a reply"}')
     if "ok" in reply:
         return reply["ok"], list(fds)
