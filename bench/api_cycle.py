@@ -50,7 +50,9 @@ def runc_bundle(client: Client, base: str) -> str:
         rootfs = os.path.join(bundle, "rootfs")
         os.makedirs(rootfs)
         # The container's own view of its root, copied as plain files.
-        subprocess.run(["cp", "-a", f"/proc/{pid}/root/.", rootfs], check=False)
+        # /proc, /sys and /dev inside are kernel views: cp complains about some of them
+        subprocess.run(["cp", "-a", f"/proc/{pid}/root/.", rootfs], check=False,
+                       stderr=subprocess.DEVNULL)
         spec = _find_spec(cid)
     finally:
         client.request("DELETE", f"/containers/{cid}", {"force": "1"})
