@@ -26,6 +26,17 @@ def _preload() -> None:
         from . import hoistrt  # noqa: F401
     except ImportError:
         pass
+    # Results every container needs, computed once here and shared copy-on-write,
+    # rather than recomputed (and so allocated privately) in each monitor.
+    from . import cgroups, seccomp_filter
+    try:
+        cgroups.host_layout()
+    except Exception:
+        pass
+    try:
+        seccomp_filter._libseccomp()
+    except Exception:
+        pass
 
 
 def serve(sock: socket.socket) -> None:
