@@ -305,6 +305,11 @@ class _Extractor:
         if parts[-1].startswith(WHITEOUT_PREFIX):
             self._whiteout(parts)
             return
+        self._make_entry(parts, entry, reader)
+        self._touch(parts)
+
+    def _make_entry(self, parts: tuple[str, ...], entry: TarEntry, reader: TarReader) -> None:
+        """Make the entry's file, directory or link, in its (created) parent."""
         parent = self._dir(parts[:-1], create=True)
         kind = entry.type
         if kind == DIRECTORY:
@@ -317,7 +322,6 @@ class _Extractor:
             self._hardlink(parts, entry)
         else:
             self._special(parent, parts, entry)
-        self._touch(parts)
 
     def _directory(self, parent: int, parts: tuple[str, ...], entry: TarEntry) -> None:
         name = parts[-1]

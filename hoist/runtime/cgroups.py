@@ -153,7 +153,7 @@ def _read(path: str) -> str:
         return f.read().strip()
 
 
-def _read_int(path: str, default: int = 0) -> int:
+def read_int(path: str, default: int = 0) -> int:
     try:
         v = _read(path)
     except OSError:
@@ -166,7 +166,7 @@ def _read_int(path: str, default: int = 0) -> int:
         return default
 
 
-def _read_kv(path: str) -> dict[str, int]:
+def read_kv(path: str) -> dict[str, int]:
     out: dict[str, int] = {}
     try:
         with open(path) as f:
@@ -181,7 +181,7 @@ def _read_kv(path: str) -> dict[str, int]:
     return out
 
 
-def _io_v1(path: str) -> tuple[tuple[int, int, str, int], ...]:
+def io_v1(path: str) -> tuple[tuple[int, int, str, int], ...]:
     out = []
     try:
         with open(path) as f:
@@ -372,7 +372,7 @@ class Cgroup:
             _write(os.path.join(self.v2, "cgroup.freeze"), "1" if frozen else "0")
             want_key, want = "frozen", 1 if frozen else 0
             for _ in range(2000):
-                ev = _read_kv(os.path.join(self.v2, "cgroup.events"))
+                ev = read_kv(os.path.join(self.v2, "cgroup.events"))
                 if ev.get(want_key, want) == want:
                     return
                 time.sleep(0.001)
@@ -390,7 +390,7 @@ class Cgroup:
 
     def frozen(self) -> bool:
         if self.layout.unified:
-            return _read_kv(os.path.join(self.v2, "cgroup.events")).get("frozen", 0) == 1
+            return read_kv(os.path.join(self.v2, "cgroup.events")).get("frozen", 0) == 1
         try:
             return _read(os.path.join(self.v1["freezer"], "freezer.state")) == "FROZEN"
         except (KeyError, OSError):
@@ -443,7 +443,7 @@ class Cgroup:
                 pairs.append(("memory.memsw.limit_in_bytes", int(swap)))
             # memsw must stay >= limit at every step: raise memsw first when growing.
             if len(pairs) == 2 and pairs[1][1] != -1:
-                cur = _read_int(self._f("memory", "memory.limit_in_bytes"))
+                cur = read_int(self._f("memory", "memory.limit_in_bytes"))
                 if pairs[1][1] > cur or cur == 0:
                     pairs.reverse()
             for name, v in pairs:
@@ -537,57 +537,57 @@ class Cgroup:
 
     def _stats_v1(self) -> CgroupStats:
         g = self._f
-        mstat = _read_kv(g("memory", "memory.stat")) if self.has("memory") else {}
-        limit = _read_int(g("memory", "memory.limit_in_bytes")) if self.has("memory") else 0
+        mstat = read_kv(g("memory", "memory.stat")) if self.has("memory") else {}
+        limit = read_int(g("memory", "memory.limit_in_bytes")) if self.has("memory") else 0
         if limit >= 0x7FFFFFFFFFFFF000:  # the kernel's "unlimited", page-rounded LONG_MAX
             limit = 0
         oom = 0
         if self.has("memory"):
-            oom = _read_kv(g("memory", "memory.oom_control")).get("oom_kill", 0)
+            oom = read_kv(g("memory", "memory.oom_control")).get("oom_kill", 0)
         percpu: tuple[int, ...] = ()
         total = user = system = 0
         if self.has("cpuacct"):
-            total = _read_int(g("cpuacct", "cpuacct.usage"))
+            total = read_int(g("cpuacct", "cpuacct.usage"))
             try:
                 percpu = tuple(int(x) for x in _read(g("cpuacct", "cpuacct.usage_percpu")).split())
             except (OSError, ValueError):
                 percpu = ()
-            st = _read_kv(g("cpuacct", "cpuacct.stat"))
+            st = read_kv(g("cpuacct", "cpuacct.stat"))
             tick = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
             user, system = st.get("user", 0) * tick, st.get("system", 0) * tick
-        cst = _read_kv(g("cpu", "cpu.stat")) if self.has("cpu") else {}
+        cst = read_kv(g("cpu", "cpu.stat")) if self.has("cpu") else {}
         return CgroupStats(
-            memory_usage=_read_int(g("memory", "memory.usage_in_bytes")) if self.has("memory") else 0,
+            memory_usage=read_int(g("memory", "memory.usage_in_bytes")) if self.has("memory") else 0,
             memory_limit=limit,
-            memory_max_usage=_read_int(g("memory", "memory.max_usage_in_bytes")) if self.has("memory") else 0,
+            memory_max_usage=read_int(g("memory", "memory.max_usage_in_bytes")) if self.has("memory") else 0,
             memory_stat=mstat,
             cpu_total_ns=total, cpu_user_ns=user, cpu_system_ns=system, cpu_percpu_ns=percpu,
             system_cpu_ns=system_cpu_ns(), online_cpus=os.cpu_count() or 0,
             throttled_periods=cst.get("nr_throttled", 0), throttled_ns=cst.get("throttled_time", 0),
-            pids_current=_read_int(g("pids", "pids.current")) if self.has("pids") else 0,
-            pids_limit=_read_int(g("pids", "pids.max")) if self.has("pids") else 0,
+            pids_current=read_int(g("pids", "pids.current")) if self.has("pids") else 0,
+            pids_limit=read_int(g("pids", "pids.max")) if self.has("pids") else 0,
             oom_kills=oom,
-            io_service_bytes=_io_v1(g("blkio", "blkio.throttle.io_service_bytes_recursive"))
+            io_service_bytes=io_v1(g("blkio", "blkio.throttle.io_service_bytes_recursive"))
             if self.has("blkio") else (),
         )
 
     def _stats_v2(self) -> CgroupStats:
         d = self.v2
-        cst = _read_kv(os.path.join(d, "cpu.stat"))
+        cst = read_kv(os.path.join(d, "cpu.stat"))
         return CgroupStats(
-            memory_usage=_read_int(os.path.join(d, "memory.current")),
-            memory_limit=_read_int(os.path.join(d, "memory.max")),
-            memory_max_usage=_read_int(os.path.join(d, "memory.peak")),
-            memory_stat=_read_kv(os.path.join(d, "memory.stat")),
+            memory_usage=read_int(os.path.join(d, "memory.current")),
+            memory_limit=read_int(os.path.join(d, "memory.max")),
+            memory_max_usage=read_int(os.path.join(d, "memory.peak")),
+            memory_stat=read_kv(os.path.join(d, "memory.stat")),
             cpu_total_ns=cst.get("usage_usec", 0) * 1000,
             cpu_user_ns=cst.get("user_usec", 0) * 1000,
             cpu_system_ns=cst.get("system_usec", 0) * 1000,
             system_cpu_ns=system_cpu_ns(), online_cpus=os.cpu_count() or 0,
             throttled_periods=cst.get("nr_throttled", 0),
             throttled_ns=cst.get("throttled_usec", 0) * 1000,
-            pids_current=_read_int(os.path.join(d, "pids.current")),
-            pids_limit=_read_int(os.path.join(d, "pids.max")),
-            oom_kills=_read_kv(os.path.join(d, "memory.events")).get("oom_kill", 0),
+            pids_current=read_int(os.path.join(d, "pids.current")),
+            pids_limit=read_int(os.path.join(d, "pids.max")),
+            oom_kills=read_kv(os.path.join(d, "memory.events")).get("oom_kill", 0),
             io_service_bytes=_io_v2(os.path.join(d, "io.stat")),
         )
 

@@ -29,8 +29,7 @@ from ... import linux
 from ...archive.compression import open_decompressed
 from ...archive.create import _TreeWriter, write_tar_from_dir
 from ...archive.extract import _DIR_FLAGS, _Extractor, _lstat, split_name
-from ...archive.tarstream import (DIRECTORY, HARDLINK, REGULAR, SYMLINK, TarEntry, TarReader,
-                                  TarWriter)
+from ...archive.tarstream import DIRECTORY, TarEntry, TarReader, TarWriter
 from ...errors import HoistError, InvalidArgument, InvalidContent, NotFound, UnsafeArchive
 from .changes import Change, compute_changes
 from .pathstat import PathStat, clean_path, go_base, split_path
@@ -258,18 +257,7 @@ class _InRootExtractor(_Extractor):
                 if not is_dir and entry.type == DIRECTORY:
                     raise ExtractError(f"cannot overwrite non-directory \"{self._cpath(parts)}\""
                                        f" with directory \"{self.dest_path or '/'}\"")
-        parent = self._dir(parts[:-1], create=True)
-        kind = entry.type
-        if kind == DIRECTORY:
-            self._directory(parent, parts, entry)
-        elif kind == REGULAR:
-            self._regular(parent, parts, entry, reader)
-        elif kind == SYMLINK:
-            self._symlink(parent, parts, entry)
-        elif kind == HARDLINK:
-            self._hardlink(parts, entry)
-        else:
-            self._special(parent, parts, entry)
+        self._make_entry(parts, entry, reader)
 
     def _cpath(self, parts: tuple[str, ...]) -> str:
         return f"{self.dest_path}/{'/'.join(parts)}"

@@ -401,11 +401,17 @@ class ContainerService:
         # The slow part (mount, spec, monitor, runtime create) runs outside the service
         # lock, so containers start in parallel; _starting keeps one start per container.
         try:
-            self._start(doc)
+            self._start_marked(doc)
         except HoistError:
             if doc["HostConfig"].get("AutoRemove"):
                 self.remove(cid, force=True)  # --rm: a failed start leaves nothing behind
             raise
+
+    def _start_marked(self, doc: dict[str, Any]) -> None:
+        """_start for a container the caller put in _starting; the start event after."""
+        cid = doc["Id"]
+        try:
+            self._start(doc)
         finally:
             with self._lock:
                 self._starting.discard(cid)
@@ -562,14 +568,7 @@ class ContainerService:
                     or cid in self._starting:
                 return  # stopped, removed or started by hand meanwhile
             self._starting.add(cid)
-        try:
-            self._start(doc)
-        finally:
-            with self._lock:
-                self._starting.discard(cid)
-                self._changed.notify_all()
-        self.store.events.publish("container", "start", cid, image=doc["Config"]["Image"],
-                                  name=doc["Name"][1:])
+        self._start_marked(doc)
 
     def _restart_gave_up(self, cid: str, mgr: RestartManager) -> None:
         """Canceled during the backoff, or the start failed: the container is stopped."""

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Protocol
 
 from ...errors import Conflict, HoistError
-from ...runtime.cgroups import CgroupStats
+from ...runtime.cgroups import CgroupStats, io_v1, read_int, read_kv
 
 
 class Containers(Protocol):
@@ -275,43 +275,6 @@ def parse_net_dev(text: str) -> dict[str, dict[str, int]]:
     return out
 
 
-def _read_kv(path: str) -> dict[str, int]:
-    out: dict[str, int] = {}
-    try:
-        with open(path) as f:
-            for line in f:
-                k, _, v = line.partition(" ")
-                try:
-                    out[k] = int(v)
-                except ValueError:
-                    pass
-    except OSError:
-        pass
-    return out
-
-
-def _read_int(path: str) -> int:
-    try:
-        with open(path) as f:
-            return int(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        return 0
-
-
-def _read_io_v1(path: str) -> tuple[tuple[int, int, str, int], ...]:
-    rows = []
-    try:
-        with open(path) as f:
-            for line in f:
-                parts = line.split()
-                if len(parts) == 3 and ":" in parts[0]:
-                    ma, mi = parts[0].split(":", 1)
-                    rows.append((int(ma), int(mi), parts[1], int(parts[2])))
-    except (OSError, ValueError):
-        pass
-    return tuple(rows)
-
-
 _machine_memory = 0
 
 
@@ -359,15 +322,15 @@ def sample(svc: Containers, ref: str) -> tuple[dict[str, Any], Sample | None]:
         return doc, None
     unified = cg.layout.unified
     if unified:
-        nr_periods = _read_kv(os.path.join(cg.v2, "cpu.stat")).get("nr_periods", 0)
-        failcnt = _read_kv(os.path.join(cg.v2, "memory.events")).get("oom", 0)
+        nr_periods = read_kv(os.path.join(cg.v2, "cpu.stat")).get("nr_periods", 0)
+        failcnt = read_kv(os.path.join(cg.v2, "memory.events")).get("oom", 0)
         io_serviced: tuple[tuple[int, int, str, int], ...] = ()
     else:
-        nr_periods = _read_kv(os.path.join(cg.v1["cpu"], "cpu.stat")).get("nr_periods", 0) \
+        nr_periods = read_kv(os.path.join(cg.v1["cpu"], "cpu.stat")).get("nr_periods", 0) \
             if "cpu" in cg.v1 else 0
-        failcnt = _read_int(os.path.join(cg.v1["memory"], "memory.failcnt")) \
+        failcnt = read_int(os.path.join(cg.v1["memory"], "memory.failcnt")) \
             if "memory" in cg.v1 else 0
-        io_serviced = _read_io_v1(os.path.join(cg.v1["blkio"], "blkio.throttle.io_serviced")) \
+        io_serviced = io_v1(os.path.join(cg.v1["blkio"], "blkio.throttle.io_serviced")) \
             if "blkio" in cg.v1 else ()
     return doc, Sample(read_ns=read_ns, cgroup=st, unified=unified,
                        machine_memory=machine_memory(), nr_periods=nr_periods,
