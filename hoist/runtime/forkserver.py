@@ -17,6 +17,7 @@ import os
 import signal
 import socket
 import sys
+import time
 
 
 def _preload() -> None:
@@ -37,6 +38,16 @@ def _preload() -> None:
         seccomp_filter._libseccomp()
     except Exception:
         pass
+    # Not tempfile/shutil: tempfile brings random, whose at-fork reseed would then run
+    # (and dirty pages) in every monitor.
+    scratch = f"/tmp/hoist-warm-{os.getpid()}-{time.monotonic_ns()}"
+    os.mkdir(scratch, 0o700)
+    try:
+        monitor.warm_up(scratch)
+    finally:
+        for name in os.listdir(scratch):
+            os.unlink(os.path.join(scratch, name))
+        os.rmdir(scratch)
 
 
 def serve(sock: socket.socket) -> None:

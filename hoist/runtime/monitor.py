@@ -246,6 +246,7 @@ class MonitorServer:
         listener.setblocking(False)
         self._set(listener.fileno(), selectors.EVENT_READ, ("accept", None))
         sig_r, sig_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+        self._sig_pipe = (sig_r, sig_w)
         signal.signal(signal.SIGCHLD, lambda *_: None)
         signal.set_wakeup_fd(sig_w)
         self._set(sig_r, selectors.EVENT_READ, ("sigchld", None))
@@ -288,6 +289,17 @@ class MonitorServer:
                     for c in list(p.clients):
                         self._close_client(c)
         listener.close()
+
+    def close(self) -> None:
+        """Release what serve() held (a real monitor just exits; warm_up() goes on)."""
+        for fd in getattr(self, "_sig_pipe", ()):
+            os.close(fd)
+        self._sig_pipe = ()
+        listener = getattr(self, "listener", None)
+        if listener is not None:
+            listener.close()
+        self.sel.close()
+        self.log.close()
 
     def _procs(self) -> list[Proc]:
         return [self.init, *self.execs.values()]
@@ -759,3 +771,82 @@ def run(cfg: dict[str, Any], conn: socket.socket) -> int:
 def linux_prctl(option: int, arg: int) -> None:
     from .. import linux
     linux.prctl(option, arg)
+
+
+class _WarmUpRuntime:
+    """Stands in for a runtime in warm_up(): the "container" is /bin/true, spawned."""
+
+    name = "warm-up"
+
+    def create(self, container_id: str, bundle: str, stdio: Stdio) -> Any:
+        from .base import Created
+        actions = [(os.POSIX_SPAWN_DUP2, fd, i) for i, fd in
+                   enumerate((stdio.stdin, stdio.stdout, stdio.stderr)) if fd is not None]
+        pid = os.posix_spawn("/bin/sh", ["sh", "-c", "echo warm; echo up >&2"], {},
+                             file_actions=actions)
+        return Created(pid=pid, console=None)
+
+    def start(self, container_id: str) -> None:
+        pass
+
+    def kill(self, container_id: str, sig: int) -> None:
+        pass
+
+    def pause(self, container_id: str) -> None:
+        pass
+
+    def resume(self, container_id: str) -> None:
+        pass
+
+    def delete(self, container_id: str) -> None:
+        pass
+
+
+def warm_up(scratch: str, limit: float = 3.0) -> None:
+    """Run one whole monitor life in the fork server before it forks any monitor.
+
+    Python 3.11 rewrites a function's bytecode in place once the function has run a few
+    times (specialisation) and fills caches on first use; done in each monitor, that
+    dirties pages that would otherwise stay shared with the fork server. So the server
+    goes once through what a monitor does: serve requests (status, attach, start, wait),
+    copy output to a log and a client, record an exit. ``scratch`` is an empty directory
+    with a short path; ``limit`` bounds the whole thing (it must never hold up a start)."""
+    cfg = {"container_id": "warm-up", "state_dir": scratch, "bundle": scratch,
+           "tty": False, "open_stdin": True, "log_path": os.path.join(scratch, "log.json"),
+           "log_max_size": 1 << 20, "log_max_files": 1}
+    path = os.path.join(scratch, SOCK_NAME)
+    old_chld = signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # the child must stay reapable
+
+    def out_of_time(*_: Any) -> None:
+        raise TimeoutError("monitor warm-up took too long")
+
+    old_alrm = signal.signal(signal.SIGALRM, out_of_time)
+    signal.setitimer(signal.ITIMER_REAL, limit)
+    clients: list[socket.socket] = []
+    srv = MonitorServer(cfg, _WarmUpRuntime())
+    try:
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(path)
+        listener.listen(32)
+        reqs: list[dict[str, Any]] = []
+        for _ in range(10):  # enough rounds for the specialising interpreter
+            reqs += [{"cmd": "status"}, {"cmd": "resize", "height": 1, "width": 1}]
+        reqs += [{"cmd": "attach", "stdin": True, "stdout": True, "stderr": True},
+                 {"cmd": "wait"}, {"cmd": "start"}]
+        for req in reqs:
+            c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            c.connect(path)
+            c.sendall(encode(req))
+            clients.append(c)
+        srv.create()
+        srv.serve(listener)
+    except (OSError, TimeoutError) as e:
+        print(f"hoist: monitor warm-up skipped: {e}", flush=True)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old_alrm)
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, old_chld)
+        srv.close()
+        for c in clients:
+            c.close()
