@@ -10,7 +10,8 @@ from typing import Any, BinaryIO, Iterator
 
 from ..detachkeys import DetachMatcher, parse_detach_keys
 from ..engine.containers.execs import ExecService
-from ..engine.containers.service import AttachRequest, ContainerService, _NotModified, _parse_iso
+from ..engine.containers.service import AttachRequest, ContainerService, _NotModified
+from ..engine.containers.views import parse_iso
 from ..errors import Conflict, HoistError, InvalidArgument
 from ..runtime.logfile import read_logs
 from .http import EmptyResponse, HijackResponse, JSONResponse, Request, Router, StreamResponse
@@ -349,6 +350,6 @@ def _time_arg(v: str) -> float:
     except ValueError:
         pass
     try:
-        return _parse_iso(v if v.endswith("Z") else v + "Z")
+        return parse_iso(v if v.endswith("Z") else v + "Z")
     except ValueError:
         raise InvalidArgument(f"invalid time value: {v}") from None

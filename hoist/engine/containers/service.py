@@ -9,7 +9,6 @@ The daemon keeps one ``wait`` connection per running container and nothing else.
 from __future__ import annotations
 
 import contextlib
-import datetime
 import json
 import os
 import secrets
@@ -26,9 +25,10 @@ from ...errors import CannotExecute, CommandNotFound, Conflict, HoistError, Inva
 from ...runtime.supervisor import ExitStatus, Monitor, MonitorSpec, Supervisor
 from ..images import ImageService
 from ..store import ImageStore
-from .health import HealthChecker, HealthConfig, effective_healthcheck, health_status, ps_suffix, \
-    validate_healthcheck
+from .health import HealthChecker, HealthConfig, effective_healthcheck, validate_healthcheck
 from .names import random_name, validate_name
+from .probe import run_to_end
+from .views import ZERO_TIME, filter_ok, iso, parse_iso, ps_row
 from .restart import RestartDecision, RestartManager, RestartPolicy, containers_to_start, \
     validate_restart_policy
 
@@ -37,7 +37,6 @@ if TYPE_CHECKING:
 
 RUNTIMES = ("hoist", "runc", "crun")
 DEFAULT_RUNTIME = "hoist"
-ZERO_TIME = "0001-01-01T00:00:00Z"
 # Kept in the container's record, never shown by inspect (dockerd's
 # HasBeenManuallyStopped): decides unless-stopped/always at daemon start.
 MANUALLY_STOPPED = "HoistManuallyStopped"
@@ -45,12 +44,6 @@ MANUALLY_STOPPED = "HoistManuallyStopped"
 
 class StartError(HoistError):
     status = 500
-
-
-def _iso(t: float | None) -> str:
-    if not t:
-        return ZERO_TIME
-    return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _signal_num(sig: str | int | None, default: int = _signal.SIGKILL) -> int:
@@ -192,7 +185,7 @@ class ContainerService:
             now = time.time()
             args = list(cfg.get("Entrypoint") or []) + list(cfg.get("Cmd") or [])
             doc = {
-                "Id": cid, "Created": _iso(now),
+                "Id": cid, "Created": iso(now),
                 "Path": args[0] if args else "", "Args": args[1:],
                 "State": {"Status": "created", "Running": False, "Paused": False,
                           "Restarting": False, "OOMKilled": False, "Dead": False, "Pid": 0,
@@ -464,7 +457,7 @@ class ContainerService:
             doc = self._load(cid)
             doc["State"].update(Status="running", Running=True, Paused=False, Restarting=False,
                                 OOMKilled=False, Dead=False, Pid=monitor.pid, ExitCode=0, Error="",
-                                StartedAt=_iso(time.time()), FinishedAt=ZERO_TIME)
+                                StartedAt=iso(time.time()), FinishedAt=ZERO_TIME)
             self._save(doc)
             self._changed.notify_all()
             self._start_health(doc)
@@ -496,7 +489,7 @@ class ContainerService:
                 doc["State"].update(Error=text if exec_failed else e.message)
             if exec_failed:
                 doc["State"].update(ExitCode=e.exit_code, Status="exited",
-                                    FinishedAt=_iso(time.time()))
+                                    FinishedAt=iso(time.time()))
             self._save(doc)
             self._exits[cid] = self._exits.get(cid, 0) + 1
             self._changed.notify_all()
@@ -535,9 +528,9 @@ class ContainerService:
             mgr = self._restarts.get(cid)
             if mgr is not None:
                 decision = mgr.should_restart(ex.code, bool(doc.get(MANUALLY_STOPPED)),
-                                              finished - _parse_iso(st["StartedAt"]))
+                                              finished - parse_iso(st["StartedAt"]))
             st.update(Status="exited", Running=False, Paused=False, Restarting=False, Pid=0,
-                      ExitCode=ex.code, OOMKilled=ex.oom_killed, FinishedAt=_iso(finished))
+                      ExitCode=ex.code, OOMKilled=ex.oom_killed, FinishedAt=iso(finished))
             if decision is not None and decision.restart:
                 # dockerd shows the backoff as running + restarting, without a process.
                 st.update(Status="restarting", Running=True, Restarting=True)
@@ -626,7 +619,7 @@ class ContainerService:
             return
         checker = HealthChecker(cid, cfg, lambda argv, t: self._probe(cid, argv, t),
                                 lambda h, changed: self._health_changed(cid, checker, h, changed),
-                                started_at=_parse_iso(doc["State"]["StartedAt"]),
+                                started_at=parse_iso(doc["State"]["StartedAt"]),
                                 previous=doc["State"].get("Health"), resume=resume)
         old = self._health.pop(cid, None)
         if old is not None:
@@ -660,46 +653,8 @@ class ContainerService:
     def _probe(self, cid: str, argv: list[str], timeout_s: float) -> tuple[int, bytes]:
         """One health probe: exec ``argv`` as the container's user, in its working dir
         and environment; (-1, output so far) on timeout, after killing the probe."""
-        import struct
         process = self.exec_spec(cid, {"Cmd": list(argv)})
-        proc = self._monitor(cid).exec(process, False, False)
-        deadline = time.monotonic() + timeout_s
-        stream = proc.attach(False, True, True)
-        out = bytearray()
-        buf = b""
-        timed_out = False
-        with stream:
-            while True:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    timed_out = True
-                    break
-                stream.settimeout(left)
-                try:
-                    data = stream.recv(65536)
-                except TimeoutError:
-                    timed_out = True
-                    break
-                except OSError:
-                    break
-                if not data:
-                    break
-                buf += data
-                while len(buf) >= 8:
-                    (n,) = struct.unpack(">I", buf[4:8])
-                    if len(buf) < 8 + n:
-                        break
-                    if len(out) < 8192:
-                        out += buf[8:8 + n]
-                    buf = buf[8 + n:]
-        if timed_out:
-            _kill_pid(proc.pid)
-            return -1, bytes(out)
-        st = proc.wait(max(1.0, deadline - time.monotonic()))
-        if st is None:
-            _kill_pid(proc.pid)
-            return -1, bytes(out)
-        return st.code, bytes(out)
+        return run_to_end(self._monitor(cid).exec(process, False, False), timeout_s)
 
     # ------------------------------------------------------------------ restore
 
@@ -1031,22 +986,11 @@ class ContainerService:
         out = []
         for r in self.db.query("SELECT state FROM containers ORDER BY created DESC"):
             doc = json.loads(r["state"])
-            st = doc["State"]
-            if not all and not st["Running"] and limit <= 0 and not filters.get("status"):
+            if not all and not doc["State"]["Running"] and limit <= 0 and not filters.get("status"):
                 continue
-            if not _filter_ok(doc, filters):
+            if not filter_ok(doc, filters):
                 continue
-            cmd = " ".join([doc["Path"], *doc["Args"]]).strip()
-            out.append({
-                "Id": doc["Id"], "Names": [doc["Name"]], "Image": doc["Config"]["Image"],
-                "ImageID": doc["Image"], "Command": cmd, "Created": int(_parse_iso(doc["Created"])),
-                "Ports": [], "Labels": doc["Config"].get("Labels") or {}, "State": st["Status"],
-                "Status": _status_text(st), "HostConfig": {"NetworkMode": doc["HostConfig"]["NetworkMode"]},
-                "NetworkSettings": {"Networks": doc["NetworkSettings"]["Networks"]},
-                "Mounts": doc["Mounts"],
-                **({"SizeRw": _du(os.path.join(self.dir(doc["Id"]), "fs", "upper")),
-                    "SizeRootFs": 0} if size else {}),
-            })
+            out.append(ps_row(doc, os.path.join(self.dir(doc["Id"]), "fs", "upper") if size else None))
             if limit > 0 and len(out) >= limit:
                 break
         return out
@@ -1082,23 +1026,6 @@ def _policy(doc: dict[str, Any]) -> RestartPolicy:
     return RestartPolicy.from_api(doc["HostConfig"].get("RestartPolicy"))
 
 
-def _kill_pid(pid: int) -> None:
-    """SIGKILL a probe we started, through a pidfd: never a recycled pid's new owner
-    (the monitor, its parent, has not reaped it while we hold the pidfd open)."""
-    if pid <= 0:
-        return
-    try:
-        fd = os.pidfd_open(pid)
-    except OSError:
-        return
-    try:
-        _signal.pidfd_send_signal(fd, _signal.SIGKILL)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _closes_stdin(cfg: dict[str, Any]) -> bool:
     """Does an attached client's EOF close the container's stdin? dockerd: StdinOnce,
     and never with a TTY (there the user types ^D; a detach must not end the shell)."""
@@ -1118,71 +1045,3 @@ def _size_opt(v: Any, default: int) -> int:
     if n <= 0:
         raise InvalidArgument(f"invalid max-size for json-file log driver: {v}")
     return n
-
-
-def _parse_iso(s: str) -> float:
-    if s.startswith("0001"):
-        return 0.0
-    return datetime.datetime.strptime(s[:26].rstrip("Z"), "%Y-%m-%dT%H:%M:%S.%f").replace(
-        tzinfo=datetime.timezone.utc).timestamp()
-
-
-def _ago(t: float) -> str:
-    d = max(0.0, time.time() - t)
-    if d < 1:
-        return "Less than a second"
-    if d < 60:
-        return f"{int(d)} seconds" if int(d) != 1 else "1 second"
-    if d < 3600:
-        m = int(d // 60)
-        return "About a minute" if m == 1 else f"{m} minutes"
-    h = int(d // 3600)
-    if h < 48:
-        return "About an hour" if h == 1 else f"{h} hours"
-    return f"{h // 24} days"
-
-
-def _status_text(st: dict[str, Any]) -> str:
-    if st.get("Restarting"):
-        return f"Restarting ({st['ExitCode']}) {_ago(_parse_iso(st['FinishedAt']))} ago"
-    if st["Running"]:
-        s = "Up " + _ago(_parse_iso(st["StartedAt"]))
-        return s + " (Paused)" if st["Paused"] else s + ps_suffix(st)
-    if st["Status"] == "created":
-        return "Created"
-    return f"Exited ({st['ExitCode']}) {_ago(_parse_iso(st['FinishedAt']))} ago"
-
-
-def _filter_ok(doc: dict[str, Any], filters: dict[str, list[str]]) -> bool:
-    for key, values in filters.items():
-        if key == "status" and doc["State"]["Status"] not in values:
-            return False
-        if key == "health" and health_status(doc["State"]) not in values:
-            return False
-        if key == "name" and not any(v.lstrip("/") in doc["Name"] for v in values):
-            return False
-        if key == "id" and not any(doc["Id"].startswith(v) for v in values):
-            return False
-        if key == "label":
-            labels = doc["Config"].get("Labels") or {}
-            for v in values:
-                k, _, val = v.partition("=")
-                if k not in labels or ("=" in v and labels[k] != val):
-                    return False
-        if key == "exited" and (doc["State"]["Status"] != "exited" or
-                                str(doc["State"]["ExitCode"]) not in values):
-            return False
-        if key == "ancestor" and not any(v in (doc["Config"]["Image"], doc["Image"]) for v in values):
-            return False
-    return True
-
-
-def _du(path: str) -> int:
-    total = 0
-    for root, dirs, files in os.walk(path):
-        for f in files:
-            try:
-                total += os.lstat(os.path.join(root, f)).st_size
-            except OSError:
-                pass
-    return total
