@@ -23,7 +23,7 @@ from typing import Any
 from ..errors import InvalidArgument, Unavailable
 from .capabilities import has_cap, tweak_caps
 from .seccomp import default_seccomp, docker_profile_seccomp
-from .user import resolve_user
+from .user import ResolvedUser, resolve_user
 
 __all__ = ["SpecInput", "generate", "OCI_VERSION", "DEFAULT_PATH", "MASKED_PATHS",
            "READONLY_PATHS", "DEFAULT_DEVICE_RULES", "INIT_PATH", "INIT_SOURCE",
@@ -104,8 +104,18 @@ class SpecInput:
     cgroups_path: str               # e.g. "/hoist/<id>"
 
 
-def generate(inp: SpecInput) -> dict[str, Any]:
-    """The OCI runtime spec for ``inp``; raises InvalidArgument for bad input."""
+def check(config: Mapping[str, Any], host_config: Mapping[str, Any]) -> None:
+    """Every check generate() makes that needs no rootfs (container create: dockerd
+    refuses a bad HostConfig there, not at start). USER is resolved at start."""
+    generate(SpecInput(container_id="0" * 64, config=config, host_config=host_config,
+                       rootfs="", hostname_path="/etc/hostname", hosts_path="/etc/hosts",
+                       resolv_conf_path="/etc/resolv.conf", cgroups_path="/"),
+             resolve=False)
+
+
+def generate(inp: SpecInput, resolve: bool = True) -> dict[str, Any]:
+    """The OCI runtime spec for ``inp``; raises InvalidArgument for bad input.
+    ``resolve=False`` (check()): the user stays root, nothing in the rootfs is read."""
     cfg = inp.config or {}
     hc = inp.host_config or {}
     privileged = bool(hc.get("Privileged"))
@@ -142,8 +152,9 @@ def generate(inp: SpecInput) -> dict[str, Any]:
         raise InvalidArgument(f"invalid domainname format: {domainname}")
 
     sysctls = _sysctls(hc.get("Sysctls"), host_net, host_ipc, host_uts)
-    user = resolve_user(inp.rootfs, str(cfg.get("User") or ""),
-                        _list(hc.get("GroupAdd"), "GroupAdd"))
+    groups = _list(hc.get("GroupAdd"), "GroupAdd")
+    user = resolve_user(inp.rootfs, str(cfg.get("User") or ""), groups) if resolve else \
+        ResolvedUser(0, 0)
 
     process: dict[str, Any] = {
         "terminal": bool(cfg.get("Tty")),

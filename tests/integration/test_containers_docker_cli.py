@@ -216,3 +216,26 @@ def test_failed_runs_leave_nothing_behind(hoistd):
         assert not os.path.exists(os.path.join(hoistd.root, "containers", c))
         assert not os.path.exists(os.path.join(hoistd.root, "run", "runtime", c))
     assert _pids_with_cwd_or_root_under(os.path.join(hoistd.root, "containers")) == []
+
+
+def test_create_refuses_bad_bodies_at_create(hoistd):
+    """As dockerd: a body of the wrong JSON types, or a HostConfig start would refuse,
+    is a 400 at create, and no container is made."""
+    import docker
+
+    client = docker.DockerClient(base_url=f"unix://{hoistd.sock}")
+    before = len(client.containers.list(all=True))
+    bad = [
+        ({"Image": "busybox", "Cmd": 123}, "cannot unmarshal number into Go struct field Config.Cmd"),
+        ({"Image": "busybox", "HostConfig": {"Memory": "1g"}}, "HostConfig.Memory of type int64"),
+        ({"Image": "busybox", "Cmd": ["true"], "HostConfig": {"Mounts": [{"Type": "bind"}]}},
+         "field Target must not be empty"),
+        ({"Image": "busybox", "Cmd": ["true"], "HostConfig": {"SecurityOpt": ["bogus"]}},
+         "Invalid --security-opt"),
+        ({"Image": "busybox", "Cmd": ["true"], "HostConfig": {"Ulimits": [
+            {"Name": "bogus", "Soft": 1, "Hard": 1}]}}, "invalid ulimit type"),
+    ]
+    for body, message in bad:
+        r = client.api._post_json(client.api._url("/containers/create"), data=body)
+        assert r.status_code == 400 and message in r.json()["message"], (body, r.text)
+    assert len(client.containers.list(all=True)) == before

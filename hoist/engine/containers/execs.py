@@ -8,6 +8,7 @@ import threading
 from typing import Any
 
 from ...errors import Conflict, HoistError, InvalidArgument, NotFound
+from .schema import check_exec_body
 from .service import ContainerService
 
 
@@ -19,6 +20,9 @@ class ExecService:
         self._done = threading.Condition(self._lock)
 
     def create(self, ref: str, body: dict[str, Any]) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise InvalidArgument("invalid exec config")
+        check_exec_body(body)
         doc = self.c.get(ref)
         if not doc["State"]["Running"]:
             raise Conflict(f"Container {doc['Id']} is not running")

@@ -28,6 +28,7 @@ from ..store import ImageStore
 from .health import HealthChecker, HealthConfig, effective_healthcheck, validate_healthcheck
 from .names import random_name, validate_name
 from .probe import run_to_end
+from .schema import check_create_body
 from .views import ZERO_TIME, filter_ok, iso, parse_iso, ps_row
 from .restart import RestartDecision, RestartManager, RestartPolicy, containers_to_start, \
     validate_restart_policy
@@ -133,6 +134,7 @@ class ContainerService:
     def create(self, body: dict[str, Any], name: str = "") -> dict[str, Any]:
         if not isinstance(body, dict):
             raise InvalidArgument("invalid container config")
+        check_create_body(body)
         image_ref = body.get("Image") or ""
         if not image_ref:
             raise InvalidArgument("No command specified" if False else "config: image is required")
@@ -155,10 +157,8 @@ class ContainerService:
         hc["RestartPolicy"] = validate_restart_policy(hc).to_api()
         validate_healthcheck(body.get("Healthcheck"))
         cfg = self._merge_config(body, img, image_ref)
-        for b in hc.get("Binds") or []:
-            src = str(b).split(":", 1)[0]
-            if src.startswith("/") and not os.path.exists(src):
-                raise InvalidArgument(f"invalid mount config for type \"bind\": bind source path does not exist: {src}")
+        from ...runtime.spec import check
+        check(cfg, hc)  # everything start would refuse that needs no rootfs: 400 now
         cid = secrets.token_hex(32)
         with self._lock:
             if name:
