@@ -248,8 +248,8 @@ def _populate_cgroup(target: str, flags: int, cgroup: Any, cgroupns: bool) -> No
         # (hybrid: the controller-less v2 tree is not shown inside, as with runc)
     finally:
         os.close(tfd)
-    if ro:
-        linux.mount("", target, "", linux.MS_REMOUNT | base | linux.MS_RDONLY, "mode=755")
+    # The tmpfs itself stays rw, as runc (1.1, Debian 12's) leaves it and so Docker
+    # shows it: each hierarchy bound in is read-only, the tmpfs is the container's own.
 
 
 def _make_devices(rootfd: int, spec: dict[str, Any]) -> None:

@@ -1,0 +1,55 @@
+"""The same `docker run` through hoistd (hoist's own runtime) and through a real dockerd:
+what a process sees inside must be Docker's defaults -- capability sets, seccomp and
+no-new-privs, mounts and their ro/rw, masked and read-only paths, denied syscalls."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
+
+# Each line: a name and what it saw; compared line by line between the daemons.
+PROBE = r"""
+grep -E '^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|Seccomp|NoNewPrivs)' /proc/self/status
+echo "kcore=$(wc -c < /proc/kcore 2>&1)"
+echo "keys=$(cat /proc/keys 2>&1 | wc -l)"
+echo "sysrq=$(echo 0 2>&1 > /proc/sysrq-trigger && echo writable || echo denied)"
+echo "sys=$(touch /sys/kernel/x >/dev/null 2>&1 && echo writable || echo read-only)"
+echo "mount=$(mount -t tmpfs none /mnt >/dev/null 2>&1 && echo ok || echo denied)"
+echo "unshare=$(unshare -U true >/dev/null 2>&1 && echo ok || echo denied)"
+echo "hostname-set=$(hostname other >/dev/null 2>&1 && echo ok || echo denied)"
+echo "mknod=$(mknod /tmp/d c 1 3 >/dev/null 2>&1 && echo ok || echo denied)"
+echo "devices=$(ls /dev | sort | tr '\n' ' ')"
+awk '{print $2, $3, substr($4, 1, 2)}' /proc/self/mounts | grep -v -E '^/ |^/etc/(hosts|hostname|resolv.conf) ' | sort
+id
+"""
+
+
+@pytest.fixture(scope="module")
+def peer(hoistd, dockerd):
+    if dockerd.docker("image", "inspect", "busybox", check=False).returncode != 0:
+        dockerd.docker("load", input=hoistd.hoist("save", "busybox").stdout)
+    return dockerd
+
+
+@pytest.mark.parametrize("flags", [
+    [],
+    ["--cap-drop", "ALL", "--cap-add", "CHOWN", "--security-opt", "no-new-privileges"],
+    ["--user", "65534:65534", "--read-only"],
+    ["--cap-add", "SYS_ADMIN", "--security-opt", "seccomp=unconfined"],
+])
+def test_inside_view_is_dockers(hoistd, peer, flags):
+    args = ["run", "--rm", "--network", "none", *flags, "busybox", "sh", "-c", PROBE]
+    ours = hoistd.docker(*args, check=False)
+    theirs = peer.docker(*args, check=False)
+    assert ours.returncode == theirs.returncode == 0, (ours.stderr, theirs.stderr)
+    ours_lines, their_lines = ours.stdout.decode().splitlines(), theirs.stdout.decode().splitlines()
+    assert ours_lines == their_lines, "\n".join(
+        f"{a!r:70} {b!r}" for a, b in zip(ours_lines, their_lines) if a != b)
+    if not flags:
+        text = "\n".join(ours_lines)
+        assert "CapEff:\t00000000a80425fb" in text
+        # masked (a /dev/null bind: 0 bytes), or absent from this kernel's /proc
+        assert any(line in ("kcore=0", "kcore=") for line in ours_lines)
+        assert "mount=denied" in text and "unshare=denied" in text and "sys=read-only" in text
