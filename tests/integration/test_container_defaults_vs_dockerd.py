@@ -23,6 +23,11 @@ echo "mknod=$(mknod /tmp/d c 1 3 >/dev/null 2>&1 && echo ok || echo denied)"
 echo "devices=$(ls /dev | sort | tr '\n' ' ')"
 awk '{print $2, $3, substr($4, 1, 2)}' /proc/self/mounts | grep -v -E '^/ |^/etc/(hosts|hostname|resolv.conf) ' | sort
 id
+ulimit -n; ulimit -Hn; pwd; hostname | wc -c; echo "A=$A HOME=$HOME"
+cat /proc/1/cmdline | tr '\0' ' '; echo
+for f in memory/memory.limit_in_bytes pids/pids.max cpu/cpu.cfs_quota_us cpu/cpu.shares; do
+    echo "$f=$(cat /sys/fs/cgroup/$f 2>/dev/null)"
+done
 """
 
 
@@ -38,6 +43,10 @@ def peer(hoistd, dockerd):
     ["--cap-drop", "ALL", "--cap-add", "CHOWN", "--security-opt", "no-new-privileges"],
     ["--user", "65534:65534", "--read-only"],
     ["--cap-add", "SYS_ADMIN", "--security-opt", "seccomp=unconfined"],
+    ["--tmpfs", "/run:size=64k", "-v", "/etc:/hostetc:ro", "--ulimit", "nofile=100:200",
+     "-w", "/tmp", "--hostname", "probe-host", "-e", "A=1"],
+    ["-m", "64m", "--pids-limit", "20", "--cpus", "0.5", "--cpu-shares", "512"],
+    ["--init"],
 ])
 def test_inside_view_is_dockers(hoistd, peer, flags):
     args = ["run", "--rm", "--network", "none", *flags, "busybox", "sh", "-c", PROBE]
