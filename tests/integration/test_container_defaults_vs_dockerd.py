@@ -23,6 +23,7 @@ echo "mknod=$(mknod /tmp/d c 1 3 >/dev/null 2>&1 && echo ok || echo denied)"
 echo "devices=$(ls /dev | sort | tr '\n' ' ')"
 awk '{print $2, $3, substr($4, 1, 2)}' /proc/self/mounts | grep -v -E '^/ |^/etc/(hosts|hostname|resolv.conf) ' | sort
 id
+sed -E 's#/(docker|hoist)/[0-9a-f]{64}#/<container>#' /proc/self/cgroup
 ulimit -n; ulimit -Hn; pwd; hostname | wc -c; echo "A=$A HOME=$HOME"
 cat /proc/1/cmdline | tr '\0' ' '; echo
 for f in memory/memory.limit_in_bytes pids/pids.max cpu/cpu.cfs_quota_us cpu/cpu.shares; do
@@ -62,3 +63,40 @@ def test_inside_view_is_dockers(hoistd, peer, flags):
         # masked (a /dev/null bind: 0 bytes), or absent from this kernel's /proc
         assert any(line in ("kcore=0", "kcore=") for line in ours_lines)
         assert "mount=denied" in text and "unshare=denied" in text and "sys=read-only" in text
+
+
+def _keys(d, p=""):
+    out = set()
+    if isinstance(d, dict):
+        for k, v in d.items():
+            out.add(f"{p}/{k}")
+            if k != "Labels":
+                out |= _keys(v, f"{p}/{k}")
+    elif isinstance(d, list) and d and isinstance(d[0], dict):
+        out |= _keys(d[0], p + "[]")
+    return out
+
+
+# dockerd 20.10 speaks API 1.41; these went away by 1.47, which hoistd speaks.
+_OLDER_API_ONLY = {"/HostConfig/KernelMemory", "/HostConfig/KernelMemoryTCP"}
+
+
+def test_documents_have_dockerds_keys(hoistd, peer):
+    """inspect, a ps entry and exec inspect carry every key dockerd's do (clients
+    index them without checking), and none it does not have."""
+    import docker
+
+    seen = {}
+    for name, d in (("hoist", hoistd), ("docker", peer)):
+        api = docker.APIClient(base_url=f"unix://{d.sock}")
+        c = api.create_container("busybox", ["sleep", "100"],
+                                 host_config=api.create_host_config(network_mode="none"))
+        try:
+            api.start(c["Id"])
+            ps = [x for x in api.containers() if x["Id"] == c["Id"]][0]
+            ex = api.exec_inspect(api.exec_create(c["Id"], ["true"])["Id"])
+            seen[name] = [_keys(api.inspect_container(c["Id"])), _keys(ps), _keys(ex)]
+        finally:
+            api.remove_container(c["Id"], force=True)
+    for what, ours, theirs in zip(("inspect", "ps", "exec inspect"), seen["hoist"], seen["docker"]):
+        assert ours == theirs - _OLDER_API_ONLY, (what, sorted(theirs - ours), sorted(ours - theirs))

@@ -42,7 +42,8 @@ class ExecService:
                "ProcessConfig": {"tty": bool(body.get("Tty")), "entrypoint": cmd[0],
                                  "arguments": list(cmd[1:]),
                                  "privileged": bool(body.get("Privileged")),
-                                 "user": body.get("User") or ""},
+                                 # omitted when empty, as dockerd's omitempty does
+                                 **({"user": body["User"]} if body.get("User") else {})},
                "_body": dict(body, Cmd=list(cmd)), "_proc": None, "_started": False}
         with self._lock:
             self._execs[eid] = rec

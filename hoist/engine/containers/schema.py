@@ -139,3 +139,53 @@ EXEC_CONFIG: dict[str, str] = {
 def check_exec_body(body: Mapping[str, Any]) -> None:
     """POST /containers/{id}/exec, as check_create_body."""
     _check(body, EXEC_CONFIG, "ExecConfig")
+
+
+# HostConfig as dockerd stores and shows it for a body that left everything out: every
+# field (Go zero values), then the defaults dockerd fills in at create.
+HOST_CONFIG_ZERO: dict[str, Any] = {
+    "Binds": None, "ContainerIDFile": "", "LogConfig": {"Type": "", "Config": {}},
+    "NetworkMode": "", "PortBindings": None, "RestartPolicy": {"Name": "", "MaximumRetryCount": 0},
+    "AutoRemove": False, "VolumeDriver": "", "VolumesFrom": None, "ConsoleSize": [0, 0],
+    "CapAdd": None, "CapDrop": None, "CgroupnsMode": "", "Dns": None, "DnsOptions": None,
+    "DnsSearch": None, "ExtraHosts": None, "GroupAdd": None, "IpcMode": "", "Cgroup": "",
+    "Links": None, "OomScoreAdj": 0, "PidMode": "", "Privileged": False,
+    "PublishAllPorts": False, "ReadonlyRootfs": False, "SecurityOpt": None, "UTSMode": "",
+    "UsernsMode": "", "ShmSize": 0, "Isolation": "", "CpuShares": 0, "Memory": 0,
+    "NanoCpus": 0, "CgroupParent": "", "BlkioWeight": 0, "BlkioWeightDevice": None,
+    "BlkioDeviceReadBps": None, "BlkioDeviceWriteBps": None, "BlkioDeviceReadIOps": None,
+    "BlkioDeviceWriteIOps": None, "CpuPeriod": 0, "CpuQuota": 0, "CpuRealtimePeriod": 0,
+    "CpuRealtimeRuntime": 0, "CpusetCpus": "", "CpusetMems": "", "Devices": None,
+    "DeviceCgroupRules": None, "DeviceRequests": None, "MemoryReservation": 0,
+    "MemorySwap": 0, "MemorySwappiness": None, "OomKillDisable": False, "PidsLimit": None,
+    "Ulimits": None, "CpuCount": 0, "CpuPercent": 0, "IOMaximumIOps": 0,
+    "IOMaximumBandwidth": 0, "MaskedPaths": None, "ReadonlyPaths": None,
+}
+
+
+def complete_host_config(hc: Mapping[str, Any], cgroup_v1: bool, masked: list[str],
+                         readonly: list[str], shm_size: int) -> dict[str, Any]:
+    """The client's HostConfig over the zero values, with dockerd's create-time defaults:
+    a private IPC namespace, the host's cgroup namespace on cgroup v1 (private on v2),
+    64 MiB /dev/shm, json-file logs and, unless privileged, the masked and read-only
+    paths spelled out."""
+    out: dict[str, Any] = {k: (dict(v) if isinstance(v, dict) else v)
+                           for k, v in HOST_CONFIG_ZERO.items()}
+    out.update({k: v for k, v in hc.items() if v is not None})
+    if not out["IpcMode"]:
+        out["IpcMode"] = "private"
+    if not out["CgroupnsMode"]:
+        out["CgroupnsMode"] = "host" if cgroup_v1 else "private"
+    if not out["ShmSize"]:
+        out["ShmSize"] = shm_size
+    log = dict(out["LogConfig"] or {})
+    log.setdefault("Config", {})
+    if not log.get("Type"):
+        log["Type"] = "json-file"
+    out["LogConfig"] = log
+    if not out["Privileged"]:
+        if out["MaskedPaths"] is None:
+            out["MaskedPaths"] = list(masked)
+        if out["ReadonlyPaths"] is None:
+            out["ReadonlyPaths"] = list(readonly)
+    return out

@@ -28,8 +28,8 @@ from ..store import ImageStore
 from .health import HealthChecker, HealthConfig, effective_healthcheck, validate_healthcheck
 from .names import random_name, validate_name
 from .probe import run_to_end
-from .schema import check_create_body
-from .views import ZERO_TIME, filter_ok, iso, parse_iso, ps_row
+from .schema import check_create_body, complete_host_config
+from .views import ZERO_TIME, filter_ok, inspect_doc, iso, parse_iso, ps_row
 from .restart import RestartDecision, RestartManager, RestartPolicy, containers_to_start, \
     validate_restart_policy
 
@@ -140,7 +140,11 @@ class ContainerService:
             raise InvalidArgument("No command specified" if False else "config: image is required")
         image_id = self.images.resolve(image_ref)
         img = (self.store.config(image_id).doc.get("config") or {})
-        hc = dict(body.get("HostConfig") or {})
+        from ...runtime import spec as _spec
+        from ...runtime.cgroups import host_layout
+        hc = complete_host_config(body.get("HostConfig") or {}, not host_layout().unified,
+                                  list(_spec.MASKED_PATHS), list(_spec.READONLY_PATHS),
+                                  _spec.DEFAULT_SHM_SIZE)
         runtime = hc.get("Runtime") or DEFAULT_RUNTIME
         if runtime not in RUNTIMES:
             raise InvalidArgument(f"unknown or invalid runtime name: {runtime}")
@@ -153,12 +157,10 @@ class ContainerService:
             raise InvalidArgument(f"network {net} not found")
         # Until networking exists, default/bridge is an isolated netns with loopback only.
         hc["NetworkMode"] = "bridge" if net == "default" else net
-        hc.setdefault("LogConfig", {"Type": "json-file", "Config": {}})
         hc["RestartPolicy"] = validate_restart_policy(hc).to_api()
         validate_healthcheck(body.get("Healthcheck"))
         cfg = self._merge_config(body, img, image_ref)
-        from ...runtime.spec import check
-        check(cfg, hc)  # everything start would refuse that needs no rootfs: 400 now
+        _spec.check(cfg, hc)  # everything start would refuse that needs no rootfs: 400 now
         cid = secrets.token_hex(32)
         with self._lock:
             if name:
@@ -199,6 +201,7 @@ class ContainerService:
                 "MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "", "ExecIDs": None,
                 "HostConfig": hc,
                 "GraphDriver": {"Name": "overlay2", "Data": {
+                    "LowerDir": self._lower_dirs(image_id),
                     "UpperDir": os.path.join(d, "fs", "upper"), "WorkDir": os.path.join(d, "fs", "work"),
                     "MergedDir": os.path.join(d, "bundle", "rootfs")}},
                 "Mounts": [], "Config": cfg,
@@ -306,13 +309,17 @@ class ContainerService:
 
     # ------------------------------------------------------------------ rootfs
 
+    def _lower_dirs(self, image_id: str) -> str:
+        """overlayfs lowerdir: the image's layers, top first."""
+        keys = self.store.layer_keys(self.store.config(image_id))
+        return ":".join(self.store.snapshots.path(k) for k in reversed(keys))
+
     def _mount_rootfs(self, doc: dict[str, Any]) -> str:
         d = self.dir(doc["Id"])
         target = os.path.join(d, "bundle", "rootfs")
         if os.path.ismount(target):
             return target
-        keys = self.store.layer_keys(self.store.config(doc["Image"]))
-        lower = ":".join(self.store.snapshots.path(k) for k in reversed(keys))
+        lower = self._lower_dirs(doc["Image"])
         opts = f"lowerdir={lower},upperdir={d}/fs/upper,workdir={d}/fs/work"
         linux.mount("overlay", target, "overlay", 0, opts)
         return target
@@ -976,9 +983,7 @@ class ContainerService:
     # ------------------------------------------------------------------ views
 
     def inspect(self, ref: str) -> dict[str, Any]:
-        doc = {k: v for k, v in self.get(ref).items() if not k.startswith("Hoist")}
-        doc["State"] = dict(doc["State"])
-        return doc
+        return inspect_doc(self.get(ref))
 
     def list(self, all: bool = False, filters: dict[str, list[str]] | None = None,
              limit: int = -1, size: bool = False) -> list[dict[str, Any]]:

@@ -95,7 +95,36 @@ def ps_row(doc: dict[str, Any], upper_dir: str | None = None) -> dict[str, Any]:
         "Created": int(parse_iso(doc["Created"])), "Ports": [],
         "Labels": doc["Config"].get("Labels") or {}, "State": st["Status"],
         "Status": status_text(st), "HostConfig": {"NetworkMode": doc["HostConfig"]["NetworkMode"]},
-        "NetworkSettings": {"Networks": doc["NetworkSettings"]["Networks"]},
+        "NetworkSettings": {"Networks": {name: {**_ENDPOINT, **(ep or {})} for name, ep in
+                                         (doc["NetworkSettings"].get("Networks") or {}).items()}},
         "Mounts": doc["Mounts"],
         **({"SizeRw": du(upper_dir), "SizeRootFs": 0} if upper_dir is not None else {}),
     }
+
+
+_NETWORK_SETTINGS = {
+    "Bridge": "", "SandboxID": "", "HairpinMode": False, "LinkLocalIPv6Address": "",
+    "LinkLocalIPv6PrefixLen": 0, "Ports": {}, "SandboxKey": "", "SecondaryIPAddresses": None,
+    "SecondaryIPv6Addresses": None, "EndpointID": "", "Gateway": "", "GlobalIPv6Address": "",
+    "GlobalIPv6PrefixLen": 0, "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "",
+    "MacAddress": "",
+}
+_ENDPOINT = {
+    "IPAMConfig": None, "Links": None, "Aliases": None, "NetworkID": "", "EndpointID": "",
+    "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "",
+    "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "MacAddress": "", "DriverOpts": None,
+}
+
+
+def inspect_doc(doc: dict[str, Any]) -> dict[str, Any]:
+    """GET /containers/{id}/json: the record with every key dockerd always shows (clients
+    index them without checking), and without hoist's private ones."""
+    out = {k: v for k, v in doc.items() if not k.startswith("Hoist")}
+    out["State"] = dict(out["State"])
+    cfg = out["Config"] = dict(out["Config"])
+    cfg.setdefault("OnBuild", None)
+    cfg.setdefault("Volumes", None)
+    ns = out["NetworkSettings"] = {**_NETWORK_SETTINGS, **(out.get("NetworkSettings") or {})}
+    ns["Networks"] = {name: {**_ENDPOINT, **(ep or {})}
+                      for name, ep in (ns.get("Networks") or {}).items()}
+    return out
