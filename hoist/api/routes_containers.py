@@ -211,8 +211,7 @@ class _ContainerRoutes:
         path = doc["LogPath"]
 
         def run(client: socket.socket, rfile: BinaryIO) -> None:
-            self.events.publish("container", "attach", cid, image=doc["Config"]["Image"],
-                                name=doc["Name"][1:])
+            self.svc.publish_event(doc, "attach")
             if not live:
                 # logs=1&stream=0: the log replay alone
                 if want.logs:
@@ -234,8 +233,7 @@ class _ContainerRoutes:
             if stream is None:
                 return
             if _splice(client, rfile, stream, want.stdin, keys):
-                self.events.publish("container", "detach", cid, image=doc["Config"]["Image"],
-                                    name=doc["Name"][1:])
+                self.svc.publish_event(doc, "detach")
             _end(client)
 
         return HijackResponse(run, RAW if tty else MUX)

@@ -3,6 +3,7 @@ what a process sees inside must be Docker's defaults -- capability sets, seccomp
 no-new-privs, mounts and their ro/rw, masked and read-only paths, denied syscalls."""
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -100,3 +101,23 @@ def test_documents_have_dockerds_keys(hoistd, peer):
             api.remove_container(c["Id"], force=True)
     for what, ours, theirs in zip(("inspect", "ps", "exec inspect"), seen["hoist"], seen["docker"]):
         assert ours == theirs - _OLDER_API_ONLY, (what, sorted(theirs - ours), sorted(ours - theirs))
+
+
+def test_events_match_dockerds(hoistd, peer):
+    """The events of a short container's life: same actions in the same order, with the
+    container's labels among the attributes."""
+    import time
+
+    seen = {}
+    for name, d in (("hoist", hoistd), ("docker", peer)):
+        since = f"{time.time():.3f}"
+        cid = d.docker("run", "-d", "--network", "none", "--label", "team=blue", "busybox",
+                       "true").stdout.decode().strip()
+        d.docker("wait", cid)
+        d.docker("rm", cid)
+        out = d.docker("events", "--since", since, "--until", f"{time.time() + 0.5:.3f}",
+                       "--filter", f"container={cid}", "--format", "{{json .}}").stdout.decode()
+        evs = [json.loads(line) for line in out.splitlines()]
+        seen[name] = [(e["Action"], sorted(e["Actor"]["Attributes"])) for e in evs]
+        assert all(e["Actor"]["Attributes"]["team"] == "blue" for e in evs), evs
+    assert seen["hoist"] == seen["docker"]

@@ -143,6 +143,10 @@ class _Svc:
         return {"Id": "c" * 64, "Name": "/web", "Config": {"Image": "busybox"},
                 "State": {"Running": self.running, "Restarting": self.restarting}}
 
+    def publish_event(self, doc, action, **attrs):
+        self.store.events.publish("container", action, doc["Id"], image=doc["Config"]["Image"],
+                                  name=doc["Name"].lstrip("/"), **attrs)
+
     def cgroup(self, ref):
         if not self.running:
             raise Conflict(f"Container {ref} is not running")

@@ -47,8 +47,7 @@ class ExecService:
                "_body": dict(body, Cmd=list(cmd)), "_proc": None, "_started": False}
         with self._lock:
             self._execs[eid] = rec
-        self.c.store.events.publish("container", f"exec_create: {' '.join(cmd)}", doc["Id"],
-                                    image=doc["Config"]["Image"], name=doc["Name"][1:], execID=eid)
+        self.c.publish_event(doc, f"exec_create: {' '.join(cmd)}", execID=eid)
         return {"Id": eid}
 
     def get(self, eid: str) -> dict[str, Any]:
@@ -89,9 +88,7 @@ class ExecService:
             rec["Running"] = True
             rec["Pid"] = p.pid
         doc = self.c.get(rec["ContainerID"])
-        self.c.store.events.publish("container", f"exec_start: {' '.join(rec['_body']['Cmd'])}",
-                                    rec["ContainerID"], image=doc["Config"]["Image"],
-                                    name=doc["Name"][1:], execID=eid)
+        self.c.publish_event(doc, f"exec_start: {' '.join(rec['_body']['Cmd'])}", execID=eid)
         threading.Thread(target=self._watch, args=(eid,), daemon=True,
                          name=f"exec-{eid[:12]}").start()
 
@@ -116,9 +113,7 @@ class ExecService:
             doc = self.c.get(rec["ContainerID"])
         except NotFound:
             return
-        self.c.store.events.publish("container", "exec_die", rec["ContainerID"],
-                                    image=doc["Config"]["Image"], name=doc["Name"][1:],
-                                    execID=eid, exitCode=str(code))
+        self.c.publish_event(doc, "exec_die", execID=eid, exitCode=str(code))
 
     def wait(self, eid: str, timeout: float | None = None) -> int | None:
         rec = self.get(eid)

@@ -300,9 +300,7 @@ class ContainerFS:
         self.svc = svc
 
     def _event(self, doc: dict[str, Any], action: str) -> None:
-        self.svc.store.events.publish("container", action, doc["Id"],
-                                      image=doc["Config"].get("Image", ""),
-                                      name=doc["Name"].lstrip("/"))
+        self.svc.publish_event(doc, action)
 
     @contextlib.contextmanager
     def _root(self, ref: str) -> Iterator[tuple[dict[str, Any], str, int]]:

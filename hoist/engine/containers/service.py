@@ -123,6 +123,14 @@ class ContainerService:
             raise InvalidArgument(f"Multiple IDs found with provided prefix: {ref}")
         raise NotFound(f"No such container: {ref}")
 
+    def publish_event(self, doc: dict[str, Any], action: str, **attrs: str) -> None:
+        """A container event as dockerd sends it: the container's labels, its image and
+        name, then the action's own attributes."""
+        cfg = doc.get("Config") or {}
+        self.store.events.publish("container", action, doc["Id"],
+                                  **{**(cfg.get("Labels") or {}), "image": cfg.get("Image") or "",
+                                     "name": doc["Name"].lstrip("/"), **attrs})
+
     def get(self, ref: str) -> dict[str, Any]:
         return self._load(self.resolve(ref))
 
@@ -218,7 +226,7 @@ class ContainerService:
             except BaseException:
                 shutil.rmtree(d, ignore_errors=True)
                 raise
-        self.store.events.publish("container", "create", cid, image=image_ref, name=name)
+        self.publish_event(doc, "create")
         return {"Id": cid, "Warnings": []}
 
     @staticmethod
@@ -408,7 +416,7 @@ class ContainerService:
             raise
 
     def _start_marked(self, doc: dict[str, Any]) -> None:
-        """_start for a container the caller put in _starting; the start event after."""
+        """_start for a container the caller put in _starting."""
         cid = doc["Id"]
         try:
             self._start(doc)
@@ -416,8 +424,6 @@ class ContainerService:
             with self._lock:
                 self._starting.discard(cid)
                 self._changed.notify_all()
-        self.store.events.publish("container", "start", cid, image=doc["Config"]["Image"],
-                                  name=doc["Name"][1:])
 
     def _start(self, doc: dict[str, Any]) -> None:
         from ...runtime.spec import SpecInput, generate
@@ -468,6 +474,9 @@ class ContainerService:
             self._save(doc)
             self._changed.notify_all()
             self._start_health(doc)
+        # Before the exit can be seen: a container that is done at once still shows
+        # start before die, as with dockerd.
+        self.publish_event(doc, "start")
         self._watch_in_background(cid, monitor)
 
     def _start_failed(self, doc: dict[str, Any], e: HoistError, monitor: Monitor | None) -> None:
@@ -546,11 +555,9 @@ class ContainerService:
             self._exits[cid] = self._exits.get(cid, 0) + 1
             self._last_exit[cid] = ex.code
             self._changed.notify_all()
-        name = doc["Name"][1:]
         if ex.oom_killed:
-            self.store.events.publish("container", "oom", cid, image=doc["Config"]["Image"], name=name)
-        self.store.events.publish("container", "die", cid, exitCode=str(ex.code),
-                                  image=doc["Config"]["Image"], name=name)
+            self.publish_event(doc, "oom")
+        self.publish_event(doc, "die", exitCode=str(ex.code))
         if decision is not None and decision.restart and mgr is not None:
             mgr.schedule(decision, lambda: self._restart_now(cid, mgr),
                          lambda err: self._restart_gave_up(cid, mgr))
@@ -654,8 +661,7 @@ class ContainerService:
             doc["State"]["Health"] = health
             self._save(doc)
         if changed:
-            self.store.events.publish("container", "health_status: " + health["Status"], cid,
-                                      image=doc["Config"]["Image"], name=doc["Name"][1:])
+            self.publish_event(doc, "health_status: " + health["Status"])
 
     def _probe(self, cid: str, argv: list[str], timeout_s: float) -> tuple[int, bytes]:
         """One health probe: exec ``argv`` as the container's user, in its working dir
@@ -729,8 +735,7 @@ class ContainerService:
         if not doc["State"]["Running"]:
             raise Conflict(f"Cannot kill container: {ref}: Container {cid} is not running")
         if _event:
-            self.store.events.publish("container", "kill", cid, image=doc["Config"]["Image"],
-                                      name=doc["Name"][1:], signal=str(n))
+            self.publish_event(doc, "kill", signal=str(n))
         stop_sig = _signal_num(doc["Config"].get("StopSignal"), _signal.SIGTERM)
         # As dockerd: any kill counts as a manual stop; the stop signal or KILL also
         # ends the restart policy (a restarting container just stays stopped).
@@ -753,8 +758,7 @@ class ContainerService:
         self._cancel_restarts(cid, manual=True)
         if doc["State"]["Restarting"] and not self.is_running(cid):
             # In the restart backoff: canceling was all there was to do.
-            self.store.events.publish("container", "stop", cid, image=doc["Config"]["Image"],
-                                      name=doc["Name"][1:])
+            self.publish_event(doc, "stop")
             return
         if doc["State"]["Paused"]:
             self._set_paused(cid, False)
@@ -770,7 +774,7 @@ class ContainerService:
                 except Conflict:
                     pass
             self._wait_exit(cid, None)
-        self.store.events.publish("container", "stop", cid, image=cfg["Image"], name=doc["Name"][1:])
+        self.publish_event(doc, "stop")
 
     def _wait_exit(self, cid: str, timeout: float | None) -> bool:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -790,8 +794,7 @@ class ContainerService:
             pass
         self.start(cid)
         doc = self._load(cid)
-        self.store.events.publish("container", "restart", cid, image=doc["Config"]["Image"],
-                                  name=doc["Name"][1:])
+        self.publish_event(doc, "restart")
 
     def _set_paused(self, cid: str, pause: bool) -> None:
         m = self._monitor(cid)
@@ -816,8 +819,7 @@ class ContainerService:
             self._save(doc)
             if not pause:
                 self._start_health(doc, resume=True)
-        self.store.events.publish("container", "pause" if pause else "unpause", cid,
-                                  image=doc["Config"]["Image"], name=doc["Name"][1:])
+        self.publish_event(doc, "pause" if pause else "unpause")
 
     def resize(self, ref: str, height: int, width: int) -> None:
         cid = self.resolve(ref)
@@ -899,8 +901,7 @@ class ContainerService:
         except OSError:
             doomed = self.dir(cid)
         shutil.rmtree(doomed, ignore_errors=True)
-        self.store.events.publish("container", "destroy", cid, image=doc["Config"]["Image"],
-                                  name=doc["Name"][1:])
+        self.publish_event(doc, "destroy")
 
     def rename(self, ref: str, new: str) -> None:
         cid = self.resolve(ref)
@@ -915,8 +916,7 @@ class ContainerService:
             old = doc["Name"]
             doc["Name"] = "/" + new
             self._save(doc)
-        self.store.events.publish("container", "rename", cid, image=doc["Config"]["Image"],
-                                  name=new, oldName=old)
+        self.publish_event(doc, "rename", oldName=old)
 
     def prune(self) -> dict[str, Any]:
         deleted = []

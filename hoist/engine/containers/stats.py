@@ -122,8 +122,7 @@ def top(svc: Containers, ref: str, ps_args: str) -> dict[str, Any]:
     pids = svc.cgroup(doc["Id"]).pids()  # Conflict "Container <id> is not running"
     # dockerd splits on single spaces (not Fields): "a  b" passes an empty argument
     result = parse_ps_output(run_ps(ps_args.split(" "), pids), pids)
-    svc.store.events.publish("container", "top", doc["Id"], image=doc["Config"].get("Image", ""),
-                             name=doc["Name"].lstrip("/"))
+    svc.publish_event(doc, "top")
     return result
 
 

@@ -269,6 +269,5 @@ def update(svc: "ContainerService", ref: str, body: Any, api: float = 1.47,
                 raise HoistError(f"Cannot update container {cid}: {msg}") from None
     if upd.restart is not None:
         _restart_policy_live(svc, cid, upd.restart)
-    svc.store.events.publish("container", "update", cid, image=doc["Config"].get("Image") or "",
-                             name=doc["Name"].lstrip("/"))
+    svc.publish_event(doc, "update")
     return {"Warnings": list(upd.warnings) or None}
