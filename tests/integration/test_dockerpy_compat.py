@@ -32,3 +32,15 @@ def test_tty_exec_started_without_tty_is_framed(api, sleeper):
     assert api.exec_start(eid, demux=True) == (b"out\r\nerr\r\n", None)
     eid = api.exec_create(sleeper, ["echo", "raw"], tty=True)
     assert api.exec_start(eid, tty=True) == b"raw\r\n"
+
+
+def test_wait_returns_on_exit_under_restart_policy(api):
+    # restart=always brings the container back as running + restarting before anyone
+    # looks: wait (not-running) still returns on that exit, as dockerd's does.
+    cid = api.create_container("busybox", ["sh", "-c", "exit 3"], host_config=api.create_host_config(
+        restart_policy={"Name": "always"}))["Id"]
+    try:
+        api.start(cid)
+        assert api.wait(cid, timeout=20)["StatusCode"] == 3
+    finally:
+        api.remove_container(cid, force=True)
