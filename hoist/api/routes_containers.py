@@ -176,6 +176,10 @@ class _ContainerRoutes:
             self.execs.started(eid)
             return EmptyResponse(200)
         keys = parse_detach_keys(rec["DetachKeys"]) if tty and stdin else None
+        # dockerd frames the stream by the start request's Tty, not the exec's: a TTY
+        # exec started with Tty false (docker-py's default) gets its output as stdout frames.
+        reframe = tty and not body.get("Tty")
+        mux = not tty or reframe
 
         def run(client: socket.socket, rfile: BinaryIO) -> None:
             try:
@@ -186,17 +190,17 @@ class _ContainerRoutes:
                 # and the exit code (126/127) is left for exec inspect.
                 self.execs.failed(eid, e)
                 msg = (str(e) + "\r\n").encode()
-                _send_quietly(client, msg if tty else _frame(1, msg))
+                _send_quietly(client, _frame(1, msg) if mux else msg)
                 return
             self.execs.started(eid)
-            detached = _splice(client, rfile, stream, stdin, keys)
+            detached = _splice(client, rfile, stream, stdin, keys, frame_stdout=reframe)
             if not detached:
                 # The CLI asks exec inspect for the exit code once the stream ends:
                 # end it only when the process is gone.
                 self.execs.wait(eid)
             _end(client)
 
-        return HijackResponse(run, RAW if tty else MUX)
+        return HijackResponse(run, MUX if mux else RAW)
 
     # ---------------------------------------------------------------- attach
 
@@ -283,10 +287,11 @@ def _send_quietly(sock: socket.socket, data: bytes) -> None:
 
 
 def _splice(client: socket.socket, rfile: BinaryIO, stream: socket.socket, stdin: bool,
-            keys: bytes | None) -> bool:
+            keys: bytes | None, frame_stdout: bool = False) -> bool:
     """Copy the monitor's stream to the client and (with stdin) the client's bytes to the
     monitor, until the stream ends. The client's EOF is passed on as SHUT_WR (stdin
-    EOF). Returns True when the client typed the detach keys (only looked for with a TTY)."""
+    EOF). Returns True when the client typed the detach keys (only looked for with a TTY).
+    frame_stdout wraps a raw (TTY) stream in stdout frames of the multiplexed format."""
     detached = threading.Event()
 
     def pump_in() -> None:
@@ -325,7 +330,7 @@ def _splice(client: socket.socket, rfile: BinaryIO, stream: socket.socket, stdin
             if not data:
                 break
             try:
-                client.sendall(data)
+                client.sendall(_frame(1, data) if frame_stdout else data)
             except OSError:
                 break
     finally:

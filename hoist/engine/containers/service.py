@@ -855,7 +855,9 @@ class ContainerService:
                     if self._exits.get(cid, 0) > exits:
                         return {"StatusCode": last, "Error": None}
                     continue
-                if not doc["State"]["Running"]:
+                # An exit counts even when a restart policy already shows the container
+                # as running + restarting again: dockerd wakes stop waiters on that exit.
+                if not doc["State"]["Running"] or self._exits.get(cid, 0) > exits:
                     return {"StatusCode": last, "Error": None}
 
     def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None:

@@ -1,0 +1,46 @@
+"""docker-py's APIClient against hoistd where its defaults differ from the docker CLI's
+(the CLI always sends what it means; docker-py leans on dockerd's readings)."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+docker = pytest.importorskip("docker")
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
+
+
+@pytest.fixture(scope="module")
+def api(hoistd):
+    c = docker.APIClient(base_url=hoistd.host)
+    yield c
+    c.close()
+
+
+@pytest.fixture(scope="module")
+def sleeper(api):
+    cid = api.create_container("busybox", ["sleep", "1000"])["Id"]
+    api.start(cid)
+    yield cid
+    api.remove_container(cid, force=True)
+
+
+def test_tty_exec_started_without_tty_is_framed(api, sleeper):
+    # The start request's Tty (false by default in docker-py) decides the framing:
+    # the TTY's output arrives as stdout frames.
+    eid = api.exec_create(sleeper, ["sh", "-c", "echo out; echo err >&2"], tty=True)
+    assert api.exec_start(eid, demux=True) == (b"out\r\nerr\r\n", None)
+    eid = api.exec_create(sleeper, ["echo", "raw"], tty=True)
+    assert api.exec_start(eid, tty=True) == b"raw\r\n"
+
+
+def test_wait_returns_on_exit_under_restart_policy(api):
+    # restart=always brings the container back as running + restarting before anyone
+    # looks: wait (not-running) still returns on that exit, as dockerd's does.
+    cid = api.create_container("busybox", ["sh", "-c", "exit 3"], host_config=api.create_host_config(
+        restart_policy={"Name": "always"}))["Id"]
+    try:
+        api.start(cid)
+        assert api.wait(cid, timeout=20)["StatusCode"] == 3
+    finally:
+        api.remove_container(cid, force=True)
