@@ -121,3 +121,22 @@ def test_events_match_dockerds(hoistd, peer):
         seen[name] = [(e["Action"], sorted(e["Actor"]["Attributes"])) for e in evs]
         assert all(e["Actor"]["Attributes"]["team"] == "blue" for e in evs), evs
     assert seen["hoist"] == seen["docker"]
+
+
+def test_runc_through_hoistd_sees_the_same(hoistd):
+    """--runtime runc hands the same bundle to runc: the inside view is the same as
+    with hoist's own runtime (which is the default, and what /info says)."""
+    info = json.loads(hoistd.docker("info", "--format", "{{json .}}").stdout)
+    assert info["DefaultRuntime"] == "hoist" and "runc" in info["Runtimes"]
+    args = ["run", "--rm", "--network", "none", "busybox", "sh", "-c", PROBE]
+    ours = hoistd.docker(*args)
+    theirs = hoistd.docker("run", "--runtime", "runc", *args[1:])
+    assert ours.stdout.decode().splitlines() == theirs.stdout.decode().splitlines()
+    cid = hoistd.docker("create", "--runtime", "runc", "busybox", "true").stdout.decode().strip()
+    try:
+        doc = json.loads(hoistd.docker("inspect", cid).stdout)[0]
+        assert doc["HostConfig"]["Runtime"] == "runc"
+    finally:
+        hoistd.docker("rm", cid)
+    p = hoistd.docker("run", "--rm", "--runtime", "nosuch", "busybox", "true", check=False)
+    assert p.returncode == 125 and b"unknown or invalid runtime name: nosuch" in p.stderr
