@@ -36,8 +36,10 @@ def median_of(fn, runs: int) -> float:
 
 
 class Engine:
-    def __init__(self, name: str, cli: list[str], env: dict[str, str]) -> None:
+    def __init__(self, name: str, cli: list[str], env: dict[str, str],
+                 run_flags: tuple[str, ...] = ()) -> None:
         self.name, self.cli, self.env = name, cli, env
+        self.run_flags = list(run_flags)  # after "run": what this engine needs here
 
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         return subprocess.run([*self.cli, *args], env=self.env, capture_output=True, check=check)
@@ -63,8 +65,21 @@ def start_engines(base: str) -> tuple[list[Engine], list]:
         engines.append(Engine("docker", [docker], dict(os.environ, DOCKER_HOST=d.host)))
     if shutil.which("podman"):
         root = os.path.join(base, "podman")
+        # podman asks runc for nofile/nproc limits above this sandbox's hard limits
+        # ("error setting rlimit type 7"); the limits everyone else inherits, given
+        # explicitly, let it run.
+        import resource
+        ulimits = []
+        # (nproc: conmon's own hard limit here is lower than ours; 32768 is under it.)
+        for name, which, cap in (("nofile", resource.RLIMIT_NOFILE, 1 << 20),
+                                 ("nproc", resource.RLIMIT_NPROC, 32768)):
+            soft, hard = resource.getrlimit(which)
+            hard = cap if hard == resource.RLIM_INFINITY else min(hard, cap)
+            soft = hard if soft == resource.RLIM_INFINITY else min(soft, hard)
+            ulimits += ["--ulimit", f"{name}={soft}:{hard}"]
         engines.append(Engine("podman", ["podman", "--root", root + "/storage", "--runroot", root + "/run",
-                                         "--runtime", "runc", "--cgroup-manager", "cgroupfs"], dict(os.environ)))
+                                         "--runtime", "runc", "--cgroup-manager", "cgroupfs",
+                                         "--events-backend", "file"], dict(os.environ), tuple(ulimits)))
     return engines, procs
 
 
@@ -121,7 +136,7 @@ def bench_run(engines: list[Engine], base: str, runs: int) -> dict[str, float]:
         if e.run("image", "inspect", "busybox", check=False).returncode != 0:
             continue
         # --pull=never: a benchmark must never reach a remote registry.
-        args = ["run", "--pull=never", "--rm", "--network", "none", "busybox", "true"]
+        args = ["run", *e.run_flags, "--pull=never", "--rm", "--network", "none", "busybox", "true"]
         warm = e.run(*args, check=False)  # the first run pays one-off costs in every engine
         if warm.returncode != 0:
             print(f"{e.name}: cannot run containers here: {warm.stderr.decode()[-300:]}",
@@ -137,13 +152,14 @@ def bench_many(engines: list[Engine], base: str, count: int) -> dict[str, dict[s
     for e in engines:
         if e.run("image", "inspect", "busybox", check=False).returncode != 0:
             continue
-        if e.run("run", "--pull=never", "--rm", "--network", "none", "busybox", "true",
+        if e.run("run", *e.run_flags, "--pull=never", "--rm", "--network", "none", "busybox", "true",
                  check=False).returncode != 0:
             continue
         t0 = time.perf_counter()
         ids = []
         for _ in range(count):
-            p = e.run("run", "--pull=never", "-d", "--network", "none", "busybox", "sleep", "600")
+            p = e.run("run", *e.run_flags, "--pull=never", "-d", "--network", "none", "busybox",
+                      "sleep", "600")
             ids.append(p.stdout.decode().strip())
         elapsed = time.perf_counter() - t0
         out[e.name] = {"start_all": elapsed}
