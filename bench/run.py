@@ -83,6 +83,13 @@ def start_engines(base: str) -> tuple[list[Engine], list]:
     return engines, procs
 
 
+def _unmount_under(base: str) -> None:
+    with open("/proc/self/mountinfo") as f:
+        points = [line.split()[4] for line in f]
+    for m in sorted((p for p in points if p.startswith(base + "/")), reverse=True):
+        subprocess.run(["umount", "-l", m], check=False, capture_output=True)
+
+
 def _start_dockerd(base: str):
     from conftest import Daemon, _wait_socket
     os.makedirs(base, exist_ok=True)
@@ -196,6 +203,7 @@ def main() -> int:
     finally:
         for p in procs:
             p.stop()
+        _unmount_under(base)  # podman leaves its storage's private bind mount behind
         shutil.rmtree(base, ignore_errors=True)
     lines = [f"# hoist benchmarks ({time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores)", "",
              f"Medians of {args.runs} runs. Ratio = other engine's time / hoist's time (higher is better for hoist).", "",
