@@ -44,3 +44,20 @@ def test_wait_returns_on_exit_under_restart_policy(api):
         assert api.wait(cid, timeout=20)["StatusCode"] == 3
     finally:
         api.remove_container(cid, force=True)
+
+
+def test_log_config_default_and_unknown_driver(api):
+    # An empty Type is the daemon's default driver, shown as such by inspect; a name
+    # no driver has is refused at create.
+    hc = api.create_host_config(log_config={"Type": "", "Config": {"max-file": "3"}})
+    cid = api.create_container("busybox", ["true"], host_config=hc)["Id"]
+    try:
+        assert api.inspect_container(cid)["HostConfig"]["LogConfig"] == {
+            "Type": "json-file", "Config": {"max-file": "3"}}
+    finally:
+        api.remove_container(cid, force=True)
+    with pytest.raises(docker.errors.APIError) as e:
+        api.create_container("busybox", ["true"], host_config=api.create_host_config(
+            log_config={"Type": "asdf", "Config": {}}))
+    assert e.value.status_code == 400
+    assert "no log driver named 'asdf'" in str(e.value)

@@ -158,7 +158,7 @@ class ContainerService:
             raise InvalidArgument(f"network {net} not found")
         # Until networking exists, default/bridge is an isolated netns with loopback only.
         hc["NetworkMode"] = "bridge" if net == "default" else net
-        hc.setdefault("LogConfig", {"Type": "json-file", "Config": {}})
+        hc["LogConfig"] = _log_config(hc.get("LogConfig"))
         hc["RestartPolicy"] = validate_restart_policy(hc).to_api()
         validate_healthcheck(body.get("Healthcheck"))
         cfg = self._merge_config(body, img, image_ref)
@@ -1105,6 +1105,20 @@ def _closes_stdin(cfg: dict[str, Any]) -> bool:
     """Does an attached client's EOF close the container's stdin? dockerd: StdinOnce,
     and never with a TTY (there the user types ^D; a detach must not end the shell)."""
     return bool(cfg.get("StdinOnce")) and not cfg.get("Tty")
+
+
+# The log drivers dockerd has built in (Linux): a name outside these is an error at
+# create, as dockerd's. json-file is hoist's only writer; "" means the daemon default.
+_LOG_DRIVERS = frozenset({"json-file", "local", "none", "syslog", "journald", "gelf", "fluentd",
+                          "awslogs", "splunk", "gcplogs", "logentries"})
+
+
+def _log_config(lc: Any) -> dict[str, Any]:
+    lc = lc if isinstance(lc, dict) else {}
+    kind = lc.get("Type") or "json-file"
+    if kind not in _LOG_DRIVERS:
+        raise InvalidArgument(f"logger: no log driver named '{kind}' is registered")
+    return {"Type": kind, "Config": dict(lc.get("Config") or {})}
 
 
 def _size_opt(v: Any, default: int) -> int:
