@@ -61,3 +61,16 @@ def test_log_config_default_and_unknown_driver(api):
             log_config={"Type": "asdf", "Config": {}}))
     assert e.value.status_code == 400
     assert "no log driver named 'asdf'" in str(e.value)
+
+
+def test_prune_counts_the_writable_layers(fresh_hoistd):
+    # a daemon of its own: prune removes every stopped container
+    fresh_hoistd.hoist("image", "bootstrap", "busybox")
+    api = docker.APIClient(base_url=fresh_hoistd.host)
+    cid = api.create_container("busybox", ["sh", "-c", "head -c 50000 /dev/zero > /blob"])["Id"]
+    api.start(cid)
+    assert api.wait(cid)["StatusCode"] == 0
+    res = api.prune_containers()
+    assert res["ContainersDeleted"] == [cid]
+    assert res["SpaceReclaimed"] >= 50000
+    api.close()

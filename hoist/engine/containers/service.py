@@ -960,14 +960,18 @@ class ContainerService:
 
     def prune(self) -> dict[str, Any]:
         deleted = []
+        reclaimed = 0
         for r in self.db.query("SELECT id, state FROM containers"):
             if not json.loads(r["state"])["State"]["Running"]:
+                # dockerd counts each removed container's writable layer (its SizeRw)
+                size = _du(os.path.join(self.dir(r["id"]), "fs", "upper"))
                 try:
                     self.remove(r["id"])
                     deleted.append(r["id"])
+                    reclaimed += size
                 except (NotFound, Conflict):
                     pass
-        return {"ContainersDeleted": deleted or None, "SpaceReclaimed": 0}
+        return {"ContainersDeleted": deleted or None, "SpaceReclaimed": reclaimed}
 
     # ------------------------------------------------------------------ attach
 
