@@ -74,3 +74,18 @@ def test_prune_counts_the_writable_layers(fresh_hoistd):
     assert res["ContainersDeleted"] == [cid]
     assert res["SpaceReclaimed"] >= 50000
     api.close()
+
+
+def test_exec_detach_keys_spelled_as_docker_py_does(api, sleeper):
+    # docker-py sends {"detachKeys": ...}; Go's JSON decoding matches it to DetachKeys.
+    eid = api.exec_create(sleeper, "cat", stdin=True, tty=True, detach_keys="ctrl-x")
+    assert api.exec_inspect(eid)["DetachKeys"] == "ctrl-x"
+    sock = api.exec_start(eid, tty=True, socket=True)
+    try:
+        sock._sock.sendall(b"\x18")  # ctrl-x alone detaches
+        sock._sock.settimeout(10)
+        while sock._sock.recv(4096):
+            pass
+    finally:
+        sock.close()
+    assert api.exec_inspect(eid)["Running"]  # detached, the process lives on
