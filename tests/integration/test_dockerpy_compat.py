@@ -89,3 +89,25 @@ def test_exec_detach_keys_spelled_as_docker_py_does(api, sleeper):
     finally:
         sock.close()
     assert api.exec_inspect(eid)["Running"]  # detached, the process lives on
+
+
+def test_inspect_lists_bind_mounts(api, tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    hc = api.create_host_config(binds=[f"{a}:/a:ro"], mounts=[
+        docker.types.Mount("/b", str(b), type="bind", propagation="rshared"),
+        docker.types.Mount("/t", None, type="tmpfs")])
+    cid = api.create_container("busybox", ["true"], host_config=hc)["Id"]
+    try:
+        got = {m["Destination"]: m for m in api.inspect_container(cid)["Mounts"]}
+    finally:
+        api.remove_container(cid, force=True)
+    assert got == {
+        "/a": {"Type": "bind", "Source": str(a), "Destination": "/a", "Mode": "ro", "RW": False,
+               "Propagation": "rprivate"},
+        "/b": {"Type": "bind", "Source": str(b), "Destination": "/b", "Mode": "", "RW": True,
+               "Propagation": "rshared"},
+        "/t": {"Type": "tmpfs", "Source": "", "Destination": "/t", "Mode": "", "RW": True,
+               "Propagation": ""},
+    }

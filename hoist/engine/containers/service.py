@@ -28,6 +28,7 @@ from ..images import ImageService
 from ..store import ImageStore
 from .health import HealthChecker, HealthConfig, effective_healthcheck, health_status, ps_suffix, \
     validate_healthcheck
+from .mountpoints import mount_points
 from .names import random_name, validate_name
 from .restart import RestartDecision, RestartManager, RestartPolicy, containers_to_start, \
     validate_restart_policy
@@ -208,7 +209,7 @@ class ContainerService:
                 "GraphDriver": {"Name": "overlay2", "Data": {
                     "UpperDir": os.path.join(d, "fs", "upper"), "WorkDir": os.path.join(d, "fs", "work"),
                     "MergedDir": os.path.join(d, "bundle", "rootfs")}},
-                "Mounts": [], "Config": cfg,
+                "Mounts": mount_points(hc), "Config": cfg,
                 "NetworkSettings": {"Bridge": "", "SandboxID": "", "Ports": {}, "SandboxKey": "",
                                     "IPAddress": "", "Gateway": "", "MacAddress": "",
                                     "Networks": {hc["NetworkMode"]: {"NetworkID": "", "EndpointID": "",
