@@ -44,6 +44,25 @@ def register(r: Router, engine: Any) -> None:
     r.add("GET", "/exec/{id}/json", api.exec_inspect)
 
 
+_EXEC_FIELDS = ("AttachStdin", "AttachStdout", "AttachStderr", "ConsoleSize", "DetachKeys",
+                "Tty", "Env", "Cmd", "Privileged", "User", "WorkingDir")
+
+
+def _go_fields(body: Any, fields: tuple[str, ...]) -> Any:
+    """dockerd decodes bodies with Go's encoding/json, which matches field names
+    case-insensitively: docker-py sends exec's ``detachKeys`` in that spelling."""
+    if not isinstance(body, dict):
+        return body
+    canon = {f.lower(): f for f in fields}
+    out = dict(body)
+    for k, v in body.items():
+        f = canon.get(k.lower()) if isinstance(k, str) else None
+        if f is not None and f != k:
+            del out[k]
+            out.setdefault(f, v)  # an exact spelling wins over a folded one
+    return out
+
+
 def _frame(stream: int, data: bytes) -> bytes:
     return struct.pack(">BxxxI", stream, len(data)) + data
 
@@ -139,7 +158,7 @@ class _ContainerRoutes:
     # ---------------------------------------------------------------- exec
 
     def exec_create(self, req: Request) -> Any:
-        body = req.json_body() or {}
+        body = _go_fields(req.json_body() or {}, _EXEC_FIELDS)
         if body.get("DetachKeys"):
             parse_detach_keys(body["DetachKeys"])
         return JSONResponse(self.execs.create(req.params["id"], body), 201)

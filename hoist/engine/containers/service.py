@@ -26,10 +26,11 @@ from ...runtime.supervisor import ExitStatus, Monitor, MonitorSpec, Supervisor
 from ..images import ImageService
 from ..store import ImageStore
 from .health import HealthChecker, HealthConfig, effective_healthcheck, validate_healthcheck
+from .mountpoints import mount_points
 from .names import random_name, validate_name
 from .probe import run_to_end
 from .schema import check_create_body, complete_host_config
-from .views import ZERO_TIME, filter_ok, inspect_doc, iso, parse_iso, ps_row
+from .views import ZERO_TIME, du, filter_ok, inspect_doc, iso, parse_iso, ps_row
 from .restart import RestartDecision, RestartManager, RestartPolicy, containers_to_start, \
     validate_restart_policy
 
@@ -165,6 +166,7 @@ class ContainerService:
             raise InvalidArgument(f"network {net} not found")
         # Until networking exists, default/bridge is an isolated netns with loopback only.
         hc["NetworkMode"] = "bridge" if net == "default" else net
+        hc["LogConfig"] = _log_config(hc.get("LogConfig"))
         hc["RestartPolicy"] = validate_restart_policy(hc).to_api()
         validate_healthcheck(body.get("Healthcheck"))
         cfg = self._merge_config(body, img, image_ref)
@@ -212,7 +214,7 @@ class ContainerService:
                     "LowerDir": self._lower_dirs(image_id),
                     "UpperDir": os.path.join(d, "fs", "upper"), "WorkDir": os.path.join(d, "fs", "work"),
                     "MergedDir": os.path.join(d, "bundle", "rootfs")}},
-                "Mounts": [], "Config": cfg,
+                "Mounts": mount_points(hc), "Config": cfg,
                 "NetworkSettings": {"Bridge": "", "SandboxID": "", "Ports": {}, "SandboxKey": "",
                                     "IPAddress": "", "Gateway": "", "MacAddress": "",
                                     "Networks": {hc["NetworkMode"]: {"NetworkID": "", "EndpointID": "",
@@ -922,14 +924,18 @@ class ContainerService:
 
     def prune(self) -> dict[str, Any]:
         deleted = []
+        reclaimed = 0
         for r in self.db.query("SELECT id, state FROM containers"):
             if not json.loads(r["state"])["State"]["Running"]:
+                # dockerd counts each removed container's writable layer (its SizeRw)
+                size = du(os.path.join(self.dir(r["id"]), "fs", "upper"))
                 try:
                     self.remove(r["id"])
                     deleted.append(r["id"])
+                    reclaimed += size
                 except (NotFound, Conflict):
                     pass
-        return {"ContainersDeleted": deleted or None, "SpaceReclaimed": 0}
+        return {"ContainersDeleted": deleted or None, "SpaceReclaimed": reclaimed}
 
     # ------------------------------------------------------------------ attach
 
@@ -1037,6 +1043,20 @@ def _closes_stdin(cfg: dict[str, Any]) -> bool:
     """Does an attached client's EOF close the container's stdin? dockerd: StdinOnce,
     and never with a TTY (there the user types ^D; a detach must not end the shell)."""
     return bool(cfg.get("StdinOnce")) and not cfg.get("Tty")
+
+
+# The log drivers dockerd has built in (Linux): a name outside these is an error at
+# create, as dockerd's. json-file is hoist's only writer; "" means the daemon default.
+_LOG_DRIVERS = frozenset({"json-file", "local", "none", "syslog", "journald", "gelf", "fluentd",
+                          "awslogs", "splunk", "gcplogs", "logentries"})
+
+
+def _log_config(lc: Any) -> dict[str, Any]:
+    lc = lc if isinstance(lc, dict) else {}
+    kind = lc.get("Type") or "json-file"
+    if kind not in _LOG_DRIVERS:
+        raise InvalidArgument(f"logger: no log driver named '{kind}' is registered")
+    return {"Type": kind, "Config": dict(lc.get("Config") or {})}
 
 
 def _size_opt(v: Any, default: int) -> int:
