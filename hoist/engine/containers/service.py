@@ -30,6 +30,7 @@ from .health import HealthChecker, HealthConfig, effective_healthcheck, health_s
     validate_healthcheck
 from .mountpoints import mount_points
 from .names import random_name, validate_name
+from .prunefilter import prune_filter
 from .restart import RestartDecision, RestartManager, RestartPolicy, containers_to_start, \
     validate_restart_policy
 
@@ -959,11 +960,13 @@ class ContainerService:
         self.store.events.publish("container", "rename", cid, image=doc["Config"]["Image"],
                                   name=new, oldName=old)
 
-    def prune(self) -> dict[str, Any]:
+    def prune(self, filters: dict[str, list[str]] | None = None) -> dict[str, Any]:
+        wanted = prune_filter(filters or {}, lambda doc: _parse_iso(doc["Created"]))
         deleted = []
         reclaimed = 0
         for r in self.db.query("SELECT id, state FROM containers"):
-            if not json.loads(r["state"])["State"]["Running"]:
+            doc = json.loads(r["state"])
+            if not doc["State"]["Running"] and wanted(doc):
                 # dockerd counts each removed container's writable layer (its SizeRw)
                 size = _du(os.path.join(self.dir(r["id"]), "fs", "upper"))
                 try:
