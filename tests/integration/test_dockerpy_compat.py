@@ -127,3 +127,11 @@ def test_prune_filters(fresh_hoistd):
     assert api.prune_containers(filters={"label!": "keep"})["ContainersDeleted"] == [bare]
     assert [c["Id"] for c in api.containers(all=True)] == [keep]
     api.close()
+
+
+def test_storage_opt_is_refused_not_ignored(api):
+    with pytest.raises(docker.errors.APIError) as e:
+        api.create_container("busybox", ["true"], host_config=api.create_host_config(
+            storage_opt={"size": "120G"}))
+    assert e.value.status_code == 400
+    assert "--storage-opt" in str(e.value)

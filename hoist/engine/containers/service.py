@@ -161,6 +161,11 @@ class ContainerService:
         # Until networking exists, default/bridge is an isolated netns with loopback only.
         hc["NetworkMode"] = "bridge" if net == "default" else net
         hc["LogConfig"] = _log_config(hc.get("LogConfig"))
+        if hc.get("StorageOpt"):
+            # dockerd refuses it too unless overlay sits on xfs with pquota; hoist's
+            # writable layers have no quota at all, so silently accepting would lie.
+            raise InvalidArgument("--storage-opt is not supported: the container's writable "
+                                  "layer has no size quota on this daemon")
         hc["RestartPolicy"] = validate_restart_policy(hc).to_api()
         validate_healthcheck(body.get("Healthcheck"))
         cfg = self._merge_config(body, img, image_ref)
