@@ -82,7 +82,7 @@ class _ContainerRoutes:
                              limit=req.int_arg("limit", -1) or -1, size=req.flag("size"))
 
     def prune(self, req: Request) -> Any:
-        return self.svc.prune()
+        return self.svc.prune(req.filters())
 
     def inspect(self, req: Request) -> Any:
         return self.svc.inspect(req.params["id"])

@@ -111,3 +111,27 @@ def test_inspect_lists_bind_mounts(api, tmp_path):
         "/t": {"Type": "tmpfs", "Source": "", "Destination": "/t", "Mode": "", "RW": True,
                "Propagation": ""},
     }
+
+
+def test_prune_filters(fresh_hoistd):
+    fresh_hoistd.hoist("image", "bootstrap", "busybox")
+    api = docker.APIClient(base_url=fresh_hoistd.host)
+    keep = api.create_container("busybox", ["true"], labels={"keep": "yes"})["Id"]
+    drop = api.create_container("busybox", ["true"], labels={"keep": "no"})["Id"]
+    bare = api.create_container("busybox", ["true"])["Id"]
+    with pytest.raises(docker.errors.APIError) as e:
+        api.prune_containers(filters={"dangling": True})
+    assert e.value.status_code == 400
+    assert api.prune_containers(filters={"until": "1h"})["ContainersDeleted"] is None
+    assert api.prune_containers(filters={"label": "keep=no"})["ContainersDeleted"] == [drop]
+    assert api.prune_containers(filters={"label!": "keep"})["ContainersDeleted"] == [bare]
+    assert [c["Id"] for c in api.containers(all=True)] == [keep]
+    api.close()
+
+
+def test_storage_opt_is_refused_not_ignored(api):
+    with pytest.raises(docker.errors.APIError) as e:
+        api.create_container("busybox", ["true"], host_config=api.create_host_config(
+            storage_opt={"size": "120G"}))
+    assert e.value.status_code == 400
+    assert "--storage-opt" in str(e.value)

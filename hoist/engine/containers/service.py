@@ -29,6 +29,7 @@ from .health import HealthChecker, HealthConfig, effective_healthcheck, validate
 from .mountpoints import mount_points
 from .names import random_name, validate_name
 from .probe import run_to_end
+from .prunefilter import prune_filter
 from .schema import check_create_body, complete_host_config
 from .views import ZERO_TIME, du, filter_ok, inspect_doc, iso, parse_iso, ps_row
 from .restart import RestartDecision, RestartManager, RestartPolicy, containers_to_start, \
@@ -167,6 +168,11 @@ class ContainerService:
         # Until networking exists, default/bridge is an isolated netns with loopback only.
         hc["NetworkMode"] = "bridge" if net == "default" else net
         hc["LogConfig"] = _log_config(hc.get("LogConfig"))
+        if hc.get("StorageOpt"):
+            # dockerd refuses it too unless overlay sits on xfs with pquota; hoist's
+            # writable layers have no quota at all, so silently accepting would lie.
+            raise InvalidArgument("--storage-opt is not supported: the container's writable "
+                                  "layer has no size quota on this daemon")
         hc["RestartPolicy"] = validate_restart_policy(hc).to_api()
         validate_healthcheck(body.get("Healthcheck"))
         cfg = self._merge_config(body, img, image_ref)
@@ -922,11 +928,13 @@ class ContainerService:
             self._save(doc)
         self.publish_event(doc, "rename", oldName=old)
 
-    def prune(self) -> dict[str, Any]:
+    def prune(self, filters: dict[str, list[str]] | None = None) -> dict[str, Any]:
+        wanted = prune_filter(filters or {}, lambda doc: parse_iso(doc["Created"]))
         deleted = []
         reclaimed = 0
         for r in self.db.query("SELECT id, state FROM containers"):
-            if not json.loads(r["state"])["State"]["Running"]:
+            doc = json.loads(r["state"])
+            if not doc["State"]["Running"] and wanted(doc):
                 # dockerd counts each removed container's writable layer (its SizeRw)
                 size = du(os.path.join(self.dir(r["id"]), "fs", "upper"))
                 try:
