@@ -207,6 +207,7 @@ def read_logs(path: str, *, tail: int | None = None, since_ns: int | None = None
         del old
         if not follow:
             return
+        draining = False
         while True:
             if cur_fd is None:
                 if os.path.exists(path):
@@ -241,11 +242,11 @@ def read_logs(path: str, *, tail: int | None = None, since_ns: int | None = None
                 pending = b""
                 continue
             if stop is not None and stop():
-                # Drain once more: the writer may have added lines before stopping.
-                chunk = os.read(cur_fd, 1 << 20)
-                if not chunk:
+                # The writer is done, but it may have written (or rotated) after our last
+                # look: one more full pass -- read, rotation check -- before ending.
+                if draining:
                     return
-                pending += chunk
+                draining = True
                 continue
             time.sleep(poll_interval)
     finally:
