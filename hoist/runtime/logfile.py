@@ -140,28 +140,44 @@ def _files(path: str) -> list[str]:
     return list(reversed(rotated)) + ([path] if os.path.exists(path) else [])
 
 
-def _successor(path: str, ino: int) -> int | None:
-    """Open the file that follows the (rotated) file with inode ``ino``."""
-    names = _files(path)  # oldest first
-    inos = []
+def _inodes(names: list[str]) -> list[int]:
+    out = []
     for n in names:
         try:
-            inos.append(os.stat(n).st_ino)
+            out.append(os.stat(n).st_ino)
         except FileNotFoundError:
-            inos.append(-1)
-    if ino in inos:
-        i = inos.index(ino) + 1
-        if i >= len(names):
+            out.append(-1)
+    return out
+
+
+def _successor(path: str, ino: int) -> int | None:
+    """Open the file that follows the (rotated) file with inode ``ino``.
+
+    Names shift under us while the writer rotates, so the choice is checked after the
+    open against a second look at the names, and made again if they moved."""
+    for _ in range(50):
+        names = _files(path)  # oldest first
+        inos = _inodes(names)
+        if ino in inos:
+            i = inos.index(ino) + 1
+            if i >= len(names):
+                return None
+        elif names:  # rotated out of the kept files already: the oldest one left
+            i = 0
+        else:
             return None
-        nxt = names[i]
-    else:  # rotated out of the kept files already: continue with the oldest one left
-        if not names:
-            return None
-        nxt = names[0]
-    try:
-        return os.open(nxt, os.O_RDONLY | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return None
+        try:
+            fd = os.open(names[i], os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            continue
+        got = os.fstat(fd).st_ino
+        after = _inodes(_files(path))
+        expected = after[after.index(ino) + 1] if ino in after and after.index(ino) + 1 < len(after) \
+            else (after[0] if after and ino not in after else -2)
+        if got == expected:
+            return fd
+        os.close(fd)
+    return None
 
 
 def read_logs(path: str, *, tail: int | None = None, since_ns: int | None = None,
@@ -208,16 +224,32 @@ def read_logs(path: str, *, tail: int | None = None, since_ns: int | None = None
         if not follow:
             return
         draining = False
+        after_ino: int | None = None
         while True:
             if cur_fd is None:
-                if os.path.exists(path):
+                if after_ino is not None:
+                    # The successor of the file we finished was not there yet: look for
+                    # it again (not simply `path`: that may be several rotations on).
+                    cur_fd = _successor(path, after_ino)
+                    if cur_fd is not None:
+                        after_ino = None
+                elif os.path.exists(path):
                     cur_fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-                elif stop is not None and stop():
-                    return
-                else:
+                if cur_fd is None:
+                    if stop is not None and stop():
+                        return
                     time.sleep(poll_interval)
                     continue
             chunk = os.read(cur_fd, 1 << 20)
+            if not chunk:
+                try:
+                    rotated = os.stat(path).st_ino != os.fstat(cur_fd).st_ino
+                except FileNotFoundError:
+                    rotated = True
+                if rotated:
+                    # The writer may have appended between our empty read and its
+                    # rotation; the file is final now, so read it to its end first.
+                    chunk = os.read(cur_fd, 1 << 20)
             if chunk:
                 pending += chunk
                 lines = pending.split(b"\n")
@@ -229,16 +261,14 @@ def read_logs(path: str, *, tail: int | None = None, since_ns: int | None = None
                             return
                         yield e
                 continue
-            try:
-                rotated = os.stat(path).st_ino != os.fstat(cur_fd).st_ino
-            except FileNotFoundError:
-                rotated = True
             if rotated:
-                # Fully drained above. Continue with the file written right after this
-                # one: it may already be path.N itself if rotation happened repeatedly.
+                # Then the file written right after this one: it may already be path.N
+                # itself if rotation happened repeatedly.
                 ino = os.fstat(cur_fd).st_ino
                 os.close(cur_fd)
                 cur_fd = _successor(path, ino)
+                if cur_fd is None:
+                    after_ino = ino
                 pending = b""
                 continue
             if stop is not None and stop():
