@@ -46,7 +46,8 @@ def read_xattrs(fd: int) -> dict[str, bytes]:
     return out
 
 
-def _is_opaque(fd: int) -> bool:
+def is_opaque(fd: int) -> bool:
+    """Is the directory open at ``fd`` an overlayfs opaque directory?"""
     try:
         return os.getxattr(fd, OVERLAY_OPAQUE_XATTR) == b"y"
     except OSError as exc:
@@ -101,7 +102,7 @@ class _TreeWriter:
             entry = _base_entry(rel + "/", DIRECTORY, st)
             entry.xattrs = read_xattrs(fd)
             self.writer.add(entry)
-            if self.overlay and _is_opaque(fd):
+            if self.overlay and is_opaque(fd):
                 # An opaque overlay dir hides everything below it in lower layers; in an OCI
                 # layer that is an empty ".wh..wh..opq" file right after the directory.
                 marker = _base_entry(f"{rel}/{WHITEOUT_OPAQUE}", REGULAR, st)

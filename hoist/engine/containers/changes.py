@@ -21,6 +21,8 @@ import stat
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 
+from ...archive.create import is_opaque
+
 __all__ = ["Change", "MODIFIED", "ADDED", "DELETED", "INIT_PATHS", "compute_changes"]
 
 MODIFIED, ADDED, DELETED = 0, 1, 2
@@ -33,7 +35,6 @@ INIT_PATHS = frozenset({"/dev/pts", "/dev/shm", "/proc", "/sys", "/.dockerenv",
                         "/etc/mtab"})
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-_OPAQUE = "trusted.overlay.opaque"
 _AUFS_META = ".wh..wh."
 
 
@@ -55,15 +56,6 @@ def _lstat(name: str, dir_fd: int) -> os.stat_result | None:
 
 def _is_whiteout(st: os.stat_result) -> bool:
     return stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
-
-
-def _is_opaque(fd: int) -> bool:
-    try:
-        return os.getxattr(fd, _OPAQUE) == b"y"
-    except OSError as exc:
-        if exc.errno in (errno.ENODATA, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EPERM):
-            return False
-        raise
 
 
 def _open_dir(name: str, dir_fd: int) -> int | None:
@@ -122,7 +114,7 @@ class _Lowers:
                 continue
             cfd = _open_dir(name, fd)
             out.append(cfd)
-            if cfd is not None and _is_opaque(cfd):
+            if cfd is not None and is_opaque(cfd):
                 hidden = True
         return _Lowers(out)
 
@@ -221,7 +213,7 @@ def _walk(root_fd: int, root_lowers: _Lowers, ignore: frozenset[str]) -> Iterato
             st = os.stat(name, dir_fd=fd, follow_symlinks=False)
             is_dir = stat.S_ISDIR(st.st_mode)
             child_fd = os.open(name, _DIR_FLAGS, dir_fd=fd) if is_dir else None
-            opaque = child_fd is not None and _is_opaque(child_fd)
+            opaque = child_fd is not None and is_opaque(child_fd)
             record = True
             if _is_whiteout(st):
                 kind = DELETED
