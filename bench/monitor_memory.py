@@ -19,6 +19,15 @@ sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests", "integration"))
 
 
+def remove_bench_cgroups() -> None:
+    """The (by then empty) parent cgroup the bench containers were made under."""
+    for ctrl in os.listdir("/sys/fs/cgroup"):
+        try:
+            os.rmdir(os.path.join("/sys/fs/cgroup", ctrl, "hoist-bench"))
+        except OSError:
+            pass
+
+
 def rollup(pid: int) -> dict[str, int]:
     out = {}
     with open(f"/proc/{pid}/smaps_rollup") as f:
@@ -74,11 +83,7 @@ def measure(n: int = 50, runtime: str = "hoist") -> dict[str, float]:
         if sup is not None:
             sup.close()
         shutil.rmtree(base, ignore_errors=True)
-        for ctrl in os.listdir("/sys/fs/cgroup"):
-            try:
-                os.rmdir(os.path.join("/sys/fs/cgroup", ctrl, "hoist-bench"))
-            except OSError:
-                pass
+        remove_bench_cgroups()
 
 
 if __name__ == "__main__":

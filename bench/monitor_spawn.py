@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import statistics
 import sys
 import tempfile
@@ -54,11 +53,8 @@ def measure(n: int = 20, runtime: str = "hoist") -> dict[str, float]:
         if sup is not None:
             sup.close()
         shutil.rmtree(base, ignore_errors=True)
-        for ctrl in os.listdir("/sys/fs/cgroup"):
-            try:
-                os.rmdir(os.path.join("/sys/fs/cgroup", ctrl, "hoist-bench"))
-            except OSError:
-                pass
+        from monitor_memory import remove_bench_cgroups  # bench/ is on sys.path as the script dir
+        remove_bench_cgroups()
     med = statistics.median
     return {"n": n, "runtime": runtime, "create_ms": med(total), "runtime_create_ms": med(inner),
             "overhead_ms": med([a - b for a, b in zip(total, inner)]), "start_ms": med(start),
