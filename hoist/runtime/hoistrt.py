@@ -192,13 +192,10 @@ class HoistRuntime:
             plan = _init.prepare(spec, bundle, cg, stdio, exec_mode=False,
                                  cache_dir=os.path.join(self.root, ".seccomp"))
             pid = self._fork(plan, _init.run_init, linux_spec.get("namespaces") or [], None)
-            console = self._await_ready(plan, pid)
-            if device_rules:
-                cg.apply({"devices": device_rules})
             hooks = spec.get("hooks") or {}
-            for kind in ("prestart", "createRuntime"):
-                if hooks.get(kind):
-                    run_hooks(kind, hooks[kind], self._oci_state(container_id, pid, "created", bundle, spec))
+            # Written while init sets itself up (on the other core): the state names
+            # the pid, so it must exist before anyone is told of the container, and a
+            # failed set-up below removes it with the rest.
             st = {"id": container_id, "pid": pid, "start_time": _proc_start_time(pid),
                   "bundle": os.path.abspath(bundle), "cgroups_path": cg.path,
                   "created": time.time(), "poststop": hooks.get("poststop") or []}
@@ -206,6 +203,12 @@ class HoistRuntime:
             with open(tmp, "w") as f:
                 json.dump(st, f)
             os.replace(tmp, os.path.join(d, "state.json"))
+            console = self._await_ready(plan, pid)
+            if device_rules:
+                cg.apply({"devices": device_rules})
+            for kind in ("prestart", "createRuntime"):
+                if hooks.get(kind):
+                    run_hooks(kind, hooks[kind], self._oci_state(container_id, pid, "created", bundle, spec))
         except BaseException:
             if console is not None:
                 os.close(console)
@@ -324,15 +327,22 @@ class HoistRuntime:
     # reparented to the monitor, a child subreaper, as runc's are to a shim.
 
     def create_isolated(self, container_id: str, bundle: str, stdio: Stdio) -> Created:
-        def work() -> tuple[dict[str, Any], list[int]]:
-            c = self.create(container_id, bundle, stdio)
-            p = self._pending[container_id]
-            fds = [p.start_w, p.err_r] + ([c.console] if c.console is not None else [])
-            return {"pid": c.pid, "poststart": p.poststart, "bundle": p.bundle}, fds
-
-        info, fds = _in_child(work)
+        creator = take_creator() if self.cgroup_layout is None else None
+        if creator is not None:
+            info, fds = creator.run({"root": self.root, "id": container_id, "bundle": bundle},
+                                    stdio)
+        else:
+            info, fds = _in_child(lambda: self._create_for_parent(container_id, bundle, stdio))
         self._pending[container_id] = _Pending(fds[0], fds[1], info["poststart"], info["bundle"])
         return Created(pid=info["pid"], console=fds[2] if len(fds) > 2 else None)
+
+    def _create_for_parent(self, container_id: str, bundle: str,
+                           stdio: Stdio) -> tuple[dict[str, Any], list[int]]:
+        """create(), in a child, with what the parent needs for start() to follow."""
+        c = self.create(container_id, bundle, stdio)
+        p = self._pending[container_id]
+        fds = [p.start_w, p.err_r] + ([c.console] if c.console is not None else [])
+        return {"pid": c.pid, "poststart": p.poststart, "bundle": p.bundle}, fds
 
     def exec_isolated(self, container_id: str, bundle: str, process: dict, stdio: Stdio) -> Created:
         def work() -> tuple[dict[str, Any], list[int]]:
@@ -459,20 +469,99 @@ def _in_child(work: Any) -> tuple[dict[str, Any], list[int]]:
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child's half, seen through its reply
-        code = 0
-        try:
-            ours.close()
-            try:
-                info, fds = work()
-                socket.send_fds(theirs, [json.dumps({"ok": info}).encode()], fds)
-            except BaseException as e:
-                err = {"error": str(e) or type(e).__name__, "kind": type(e).__name__}
-                theirs.sendall(json.dumps(err).encode())
-        except BaseException:
-            code = 1
-        finally:
-            os._exit(code)
+        ours.close()
+        _child_reply(theirs, work)
     theirs.close()
+    return _parent_result(ours, pid)
+
+
+def _child_reply(theirs: Any, work: Any) -> None:
+    """The child's half of _in_child: run ``work``, send its outcome, exit."""
+    import socket
+    code = 0
+    try:
+        try:
+            info, fds = work()
+            socket.send_fds(theirs, [json.dumps({"ok": info}).encode()], fds)
+        except BaseException as e:
+            err = {"error": str(e) or type(e).__name__, "kind": type(e).__name__}
+            theirs.sendall(json.dumps(err).encode())
+    except BaseException:
+        code = 1
+    finally:
+        os._exit(code)
+
+
+class Creator:
+    """A child forked before it is needed, that runs one HoistRuntime.create for its
+    parent: a spare monitor makes one while it waits for a container, so the fork is
+    not on the start's path. Talked to as _in_child's child is, after one job message
+    (root, id, bundle, which stdio fds follow) with the fds."""
+
+    def __init__(self, sock: Any, pid: int) -> None:
+        self.sock, self.pid = sock, pid
+
+    @classmethod
+    def fork(cls, close: tuple[int, ...] = ()) -> "Creator":
+        """``close``: fds of the caller's that the child must not hold (the caller's
+        peers watch them for EOF)."""
+        import socket
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - seen through the parent's side
+            try:
+                ours.close()
+                for fd in close:
+                    os.close(fd)
+                msg, fds, _, _ = socket.recv_fds(theirs, 1 << 16, 3)
+            except BaseException:
+                os._exit(1)
+            if not msg:
+                os._exit(0)  # never needed: the parent is gone or took another way
+            job = json.loads(msg)
+            given = iter(fds)
+            stdio = Stdio(*(next(given) if has else None for has in job["stdio"]),
+                          terminal=bool(job["terminal"]))
+            rt = HoistRuntime(job["root"])
+            _child_reply(theirs, lambda: rt._create_for_parent(job["id"], job["bundle"], stdio))
+        theirs.close()
+        return cls(ours, pid)
+
+    def run(self, job: dict[str, Any], stdio: Stdio) -> tuple[dict[str, Any], list[int]]:
+        import socket
+        given = (stdio.stdin, stdio.stdout, stdio.stderr)
+        msg = dict(job, stdio=[fd is not None for fd in given], terminal=stdio.terminal)
+        try:
+            socket.send_fds(self.sock, [json.dumps(msg).encode()],
+                            [fd for fd in given if fd is not None])
+        except OSError:  # it died idle: do it the usual way
+            self.discard()
+            rt = HoistRuntime(job["root"])
+            return _in_child(lambda: rt._create_for_parent(job["id"], job["bundle"], stdio))
+        return _parent_result(self.sock, self.pid)
+
+    def discard(self) -> None:
+        """Not needed after all: it sees EOF and exits (the caller reaps it)."""
+        self.sock.close()
+
+
+_creator: Creator | None = None
+
+
+def keep_creator(c: Creator | None) -> None:
+    """Hand this process's pre-forked Creator to the next create_isolated()."""
+    global _creator
+    _creator = c
+
+
+def take_creator() -> Creator | None:
+    global _creator
+    c, _creator = _creator, None
+    return c
+
+
+def _parent_result(ours: Any, pid: int) -> tuple[dict[str, Any], list[int]]:
+    import socket
     try:
         msg, fds, _, _ = socket.recv_fds(ours, 1 << 20, 8)
     finally:

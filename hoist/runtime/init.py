@@ -11,6 +11,7 @@ import errno
 import fcntl
 import os
 import resource
+import _signal
 import signal
 import socket
 import stat
@@ -417,12 +418,13 @@ def _reset_signals() -> None:
     """Default dispositions, nothing blocked: execve keeps ignored signals ignored and
     the mask as is, and the monitor is python (SIGPIPE and SIGXFSZ ignored) with
     whatever its loop blocks or handles. The container must not inherit any of it."""
+    # _signal's own functions: signal's wrap every result in an enum, for nothing here.
     for sig in _SIGNALS:
         try:
-            signal.signal(sig, signal.SIG_DFL)
+            _signal.signal(sig, _signal.SIG_DFL)
         except (OSError, ValueError):
             pass
-    signal.pthread_sigmask(signal.SIG_SETMASK, ())
+    _signal.pthread_sigmask(_signal.SIG_SETMASK, ())
 
 
 _SIGNALS = tuple(s for s in signal.valid_signals() if s not in (signal.SIGKILL, signal.SIGSTOP))

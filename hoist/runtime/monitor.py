@@ -264,7 +264,13 @@ class MonitorServer:
                     try:
                         self.runtime.kill(self.id, signal.SIGKILL)
                     except Exception as e:
-                        print(f"monitor {self.id}: kill: {e}", flush=True)
+                        # The runtime's state may be gone with its daemon's files; init
+                        # is our child all the same.
+                        print(f"monitor {self.id}: kill: {e}; killing {self.init.pid}", flush=True)
+                        try:
+                            os.kill(self.init.pid, signal.SIGKILL)
+                        except ProcessLookupError:
+                            pass
                     continue
                 timeout = left
             for p in self._procs():
@@ -727,10 +733,12 @@ class MonitorServer:
             self._outputs_done(p)
 
 
-def run(cfg: dict[str, Any], conn: socket.socket) -> int:
-    """Body of the monitor process (already forked, setsid'd). ``conn`` gets the outcome."""
+def run(cfg: dict[str, Any], conn: socket.socket, runtime: Any = None) -> int:
+    """Body of the monitor process (already forked, setsid'd). ``conn`` gets the outcome.
+    ``runtime`` replaces the one ``cfg`` names (warm_up's stand-in)."""
     from .runtimes import get_runtime
 
+    srv = listener = None
     try:
         linux_prctl(PR_SET_CHILD_SUBREAPER, 1)
         state_dir = cfg["state_dir"]
@@ -741,7 +749,8 @@ def run(cfg: dict[str, Any], conn: socket.socket) -> int:
             except FileNotFoundError:
                 pass
         name = cfg["runtime"]
-        runtime = get_runtime(name, os.path.join(cfg["run_dir"], "runtime" if name == "hoist" else name))
+        if runtime is None:
+            runtime = get_runtime(name, os.path.join(cfg["run_dir"], "runtime" if name == "hoist" else name))
         srv = MonitorServer(cfg, runtime)
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         addr, dfd = sock_address(state_dir)
@@ -750,7 +759,10 @@ def run(cfg: dict[str, Any], conn: socket.socket) -> int:
             os.close(dfd)
         listener.listen(64)
         t0 = time.time()
-        srv.create()
+        try:
+            srv.create()
+        finally:
+            _discard_unused_creator()
         create_ms = (time.time() - t0) * 1000
         info = {"container_id": srv.id, "monitor_pid": os.getpid(), "pid": srv.init.pid,
                 "tty": srv.init.tty, "runtime": name, "bundle": srv.bundle}
@@ -761,11 +773,25 @@ def run(cfg: dict[str, Any], conn: socket.socket) -> int:
             conn.sendall(encode(_error_reply(e)))
         except OSError:
             pass
+        if listener is not None:
+            listener.close()
+        if srv is not None:
+            srv.close()
         return 1
     finally:
         conn.close()
     srv.serve(listener)
+    srv.close()  # a monitor exits now anyway; warm_up() goes on and must not leak
     return 0
+
+
+def _discard_unused_creator() -> None:
+    """The spare forked a creator for the hoist runtime; another runtime leaves it unused."""
+    import sys
+    hoistrt = sys.modules.get(__package__ + ".hoistrt")
+    c = hoistrt.take_creator() if hoistrt is not None else None
+    if c is not None:
+        c.discard()
 
 
 def linux_prctl(option: int, arg: int) -> None:
@@ -773,48 +799,69 @@ def linux_prctl(option: int, arg: int) -> None:
     linux.prctl(option, arg)
 
 
-class _WarmUpRuntime:
-    """Stands in for a runtime in warm_up(): the "container" is /bin/true, spawned."""
+def _warm_up_runtime(scratch: str, requests: list[dict[str, Any]]) -> Any:
+    """A HoistRuntime whose "container" is /bin/sh, spawned: create_isolated, start and
+    the monitor around them run their real code; nothing touches cgroups or namespaces."""
+    from .base import Created
+    from .hoistrt import HoistRuntime, _Pending
 
-    name = "warm-up"
+    class WarmUpRuntime(HoistRuntime):
+        name = "warm-up"
+        clients: list[socket.socket] = []
 
-    def create(self, container_id: str, bundle: str, stdio: Stdio) -> Any:
-        from .base import Created
-        actions = [(os.POSIX_SPAWN_DUP2, fd, i) for i, fd in
-                   enumerate((stdio.stdin, stdio.stdout, stdio.stderr)) if fd is not None]
-        pid = os.posix_spawn("/bin/sh", ["sh", "-c", "echo warm; echo up >&2"], {},
-                             file_actions=actions)
-        return Created(pid=pid, console=None)
+        def create_isolated(self, container_id: str, bundle: str, stdio: Stdio) -> Any:
+            # run() has bound the monitor socket by now: queue the rehearsal's requests.
+            for req in requests:
+                c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                self.clients.append(c)
+                c.connect(os.path.join(scratch, SOCK_NAME))
+                c.sendall(encode(req))
+            return super().create_isolated(container_id, bundle, stdio)
 
-    def start(self, container_id: str) -> None:
-        pass
+        def create(self, container_id: str, bundle: str, stdio: Stdio) -> Any:
+            actions = [(os.POSIX_SPAWN_DUP2, fd, i) for i, fd in
+                       enumerate((stdio.stdin, stdio.stdout, stdio.stderr)) if fd is not None]
+            pid = os.posix_spawn("/bin/sh", ["sh", "-c", "echo warm; echo up >&2"], {},
+                                 file_actions=actions)
+            err_r, err_w = os.pipe2(os.O_CLOEXEC)
+            os.close(err_w)  # start reads EOF: "exec'd"
+            start_w = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
+            self._pending[container_id] = _Pending(start_w, err_r, [], bundle)
+            return Created(pid=pid, console=None)
 
-    def kill(self, container_id: str, sig: int) -> None:
-        pass
+        def kill(self, container_id: str, sig: int) -> None:
+            pass
 
-    def pause(self, container_id: str) -> None:
-        pass
+        def pause(self, container_id: str) -> None:
+            pass
 
-    def resume(self, container_id: str) -> None:
-        pass
+        def resume(self, container_id: str) -> None:
+            pass
 
-    def delete(self, container_id: str) -> None:
-        pass
+        def delete(self, container_id: str) -> None:
+            p = self._pending.pop(container_id, None)
+            if p is not None:
+                os.close(p.start_w)
+                os.close(p.err_r)
+
+    return WarmUpRuntime(scratch)
 
 
 def warm_up(scratch: str, limit: float = 3.0) -> None:
     """Run one whole monitor life in the fork server before it forks any monitor.
 
     Python 3.11 rewrites a function's bytecode in place once the function has run a few
-    times (specialisation) and fills caches on first use; done in each monitor, that
-    dirties pages that would otherwise stay shared with the fork server. So the server
-    goes once through what a monitor does: serve requests (status, attach, start, wait),
-    copy output to a log and a client, record an exit. ``scratch`` is an empty directory
-    with a short path; ``limit`` bounds the whole thing (it must never hold up a start)."""
+    times (specialisation) and fills caches on first use (ctypes functions, type
+    attribute caches, lazily built objects); done in each monitor, that dirties pages
+    that would otherwise stay shared with the fork server. So the server goes once
+    through run() as a monitor does: create (in a child), serve requests (status,
+    attach, start, wait), copy output to a log and a client, record an exit.
+    ``scratch`` is an empty directory with a short path; ``limit`` bounds the whole
+    thing (it must never hold up a start)."""
     cfg = {"container_id": "warm-up", "state_dir": scratch, "bundle": scratch,
-           "tty": False, "open_stdin": True, "log_path": os.path.join(scratch, "log.json"),
+           "runtime": "warm-up", "tty": False, "open_stdin": True,
+           "log_path": os.path.join(scratch, "log.json"),
            "log_max_size": 1 << 20, "log_max_files": 1}
-    path = os.path.join(scratch, SOCK_NAME)
     old_chld = signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # the child must stay reapable
 
     def out_of_time(*_: Any) -> None:
@@ -822,24 +869,16 @@ def warm_up(scratch: str, limit: float = 3.0) -> None:
 
     old_alrm = signal.signal(signal.SIGALRM, out_of_time)
     signal.setitimer(signal.ITIMER_REAL, limit)
-    clients: list[socket.socket] = []
-    srv = MonitorServer(cfg, _WarmUpRuntime())
+    reqs: list[dict[str, Any]] = []
+    for _ in range(10):  # enough rounds for the specialising interpreter
+        reqs += [{"cmd": "status"}, {"cmd": "resize", "height": 1, "width": 1}]
+    reqs += [{"cmd": "attach", "stdin": True, "stdout": True, "stderr": True},
+             {"cmd": "wait"}, {"cmd": "start"}]
+    runtime = _warm_up_runtime(scratch, reqs)
+    reply, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        listener.bind(path)
-        listener.listen(32)
-        reqs: list[dict[str, Any]] = []
-        for _ in range(10):  # enough rounds for the specialising interpreter
-            reqs += [{"cmd": "status"}, {"cmd": "resize", "height": 1, "width": 1}]
-        reqs += [{"cmd": "attach", "stdin": True, "stdout": True, "stderr": True},
-                 {"cmd": "wait"}, {"cmd": "start"}]
-        for req in reqs:
-            c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            c.connect(path)
-            c.sendall(encode(req))
-            clients.append(c)
-        srv.create()
-        srv.serve(listener)
+        if run(cfg, theirs, runtime) != 0:
+            raise OSError(reply.recv(65536).decode(errors="replace"))
     except (OSError, TimeoutError) as e:
         print(f"hoist: monitor warm-up skipped: {e}", flush=True)
     finally:
@@ -847,6 +886,8 @@ def warm_up(scratch: str, limit: float = 3.0) -> None:
         signal.signal(signal.SIGALRM, old_alrm)
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, old_chld)
-        srv.close()
-        for c in clients:
+        linux_prctl(PR_SET_CHILD_SUBREAPER, 0)  # that was the rehearsal's, not the server's
+        reply.close()
+        theirs.close()
+        for c in runtime.clients:
             c.close()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import socket
-import tempfile
+import time
 
 from ..errors import CannotExecute, CommandNotFound, Conflict, HoistError, NotFound
 from .base import Created, Stdio
@@ -30,6 +30,18 @@ def _error_from(msg: str) -> HoistError:
     return HoistError(msg)
 
 
+def _new_file(directory: str, prefix: str, suffix: str = "") -> tuple[int, str]:
+    """A new 0600 file of our own (O_EXCL). Not tempfile: it imports random, whose
+    at-fork reseed would run, and dirty memory, in every monitor the fork server makes."""
+    n = time.monotonic_ns()
+    while True:
+        path = os.path.join(directory, f"{prefix}{os.getpid()}-{n}{suffix}")
+        try:
+            return os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600), path
+        except FileExistsError:
+            n += 1
+
+
 class OCIRuntimeBinary:
     def __init__(self, name: str, path: str, root: str) -> None:
         self.name = name
@@ -39,7 +51,7 @@ class OCIRuntimeBinary:
     # -- plumbing ------------------------------------------------------------------------
     def _run(self, args: list[str], stdio: Stdio | None = None) -> None:
         os.makedirs(self.root, 0o700, exist_ok=True)
-        fd, log = tempfile.mkstemp(prefix=".log-", dir=self.root)
+        fd, log = _new_file(self.root, ".log-")
         os.close(fd)
         argv = [self.path, "--root", self.root, "--log", log, "--log-format", "json",
                 *args]
@@ -131,7 +143,7 @@ class OCIRuntimeBinary:
         self._run(["start", container_id])
 
     def exec(self, container_id: str, bundle: str, process: dict, stdio: Stdio) -> Created:
-        fd, proc_file = tempfile.mkstemp(prefix=".process-", suffix=".json", dir=self.root)
+        fd, proc_file = _new_file(self.root, ".process-", ".json")
         with os.fdopen(fd, "w") as f:
             json.dump(dict(process, terminal=bool(stdio.terminal)), f)
         pid_file = proc_file + ".pid"

@@ -240,6 +240,11 @@ class Monitor:
         """Nothing to drop: every call uses its own short connection."""
 
 
+# A spare monitor answers a create request as soon as it has it; only a monitor killed
+# in that instant leaves the daemon without an answer.
+ACK_TIMEOUT = 60.0
+
+
 class Supervisor:
     """One per daemon. Starts the fork server; creates and reconnects monitors."""
 
@@ -259,7 +264,15 @@ class Supervisor:
             [sys.executable, "-m", "hoist.runtime.forkserver", str(theirs.fileno())],
             pass_fds=(theirs.fileno(),), env=env, stdin=subprocess.DEVNULL, cwd="/")
         theirs.close()
+        ours.settimeout(ACK_TIMEOUT)
         self._sock = ours
+
+    def _respawn(self) -> None:
+        """The fork server died: start a new one; monitors are unaffected."""
+        print(f"hoist: fork server {self._proc.pid} gone (status {self._proc.poll()}); "
+              f"restarting it", file=sys.stderr, flush=True)
+        self._sock.close()  # its spare, if any, sees EOF and exits
+        self._spawn()
 
     def create(self, spec: MonitorSpec) -> Monitor:
         """Monitor up, init created (not started). Exec failures surface at start()."""
@@ -270,17 +283,21 @@ class Supervisor:
             with self._lock:
                 if self._sock is None:
                     raise errors.Unavailable("supervisor is closed")
+                if self._proc.poll() is not None:
+                    # Dead (killed?) but its idle spare monitor may still hold the socket
+                    # and would serve this one request: start afresh instead.
+                    self._respawn()
                 try:
                     socket.send_fds(self._sock, [json.dumps(cfg).encode()], [theirs.fileno()])
                 except (BrokenPipeError, ConnectionResetError):
                     # The fork server died (killed?): start a new one; monitors are unaffected.
-                    print(f"hoist: fork server {self._proc.pid} gone "
-                          f"(status {self._proc.poll()}); restarting it", file=sys.stderr, flush=True)
-                    self._sock.close()
-                    self._spawn()
+                    self._respawn()
                     socket.send_fds(self._sock, [json.dumps(cfg).encode()], [theirs.fileno()])
                 theirs.close()
-                ack = json.loads(self._sock.recv(1 << 16) or b'{"error":"fork server gone"}')
+                try:
+                    ack = json.loads(self._sock.recv(1 << 16) or b'{"error":"fork server gone"}')
+                except TimeoutError:
+                    ack = {"error": "no answer (a monitor died as it was forked?)"}
             if "error" in ack:
                 raise errors.Unavailable(f"fork server: {ack['error']}")
             try:

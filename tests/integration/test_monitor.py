@@ -379,3 +379,86 @@ def test_never_started_container_is_ended_after_the_deadline(env, runtime):
     st = m.wait(10)
     assert st is not None and st.code == 137
     assert _wait_gone(m.monitor_pid, 5) and _gone(m.pid)
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_deadline_ends_init_even_when_runtime_state_is_gone(env, runtime):
+    """The daemon died and its files went too: the runtime cannot kill by id, but init
+    is the monitor's child, so the monitor kills it itself."""
+    base, _, sup = env
+    m, ms = _new(env, ["sleep", "1000"], runtime, start_deadline=1.0)
+    shutil.rmtree(os.path.join(sup.run_dir, "runtime" if runtime == "hoist" else runtime,
+                               ms.container_id))
+    try:
+        st = m.wait(10)
+        assert st is not None and st.code == 137
+        assert _wait_gone(m.monitor_pid, 5) and _gone(m.pid)
+    finally:
+        for ctrl in os.listdir("/sys/fs/cgroup"):
+            top = os.path.join("/sys/fs/cgroup", ctrl, "hoist-test", ms.container_id)
+            for root, dirs, _ in sorted(os.walk(top), key=lambda w: -len(w[0])):
+                try:
+                    os.rmdir(root)
+                except OSError:
+                    pass
+
+
+def _fork_server_children(sup) -> list[int]:
+    pid = sup._proc.pid
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return [int(p) for p in f.read().split()]
+
+
+def _spare_of(sup, old: set[int], timeout: float = 10) -> int:
+    """The fork server's idle spare: the child that has not made its own session yet
+    (a monitor's first act is setsid()), and is none of ``old``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        spares = []
+        for p in _fork_server_children(sup):
+            try:
+                if os.getsid(p) != p and p not in old:
+                    spares.append(p)
+            except ProcessLookupError:
+                pass
+        if len(spares) == 1:
+            return spares[0]
+        assert time.monotonic() < deadline, spares
+        time.sleep(0.02)
+
+
+def test_fork_server_keeps_one_spare_monitor_ready(env):
+    """A monitor is forked before it is asked for; the request goes to that spare, and
+    the server forks the next one."""
+    sup = env[2]
+    m, _ = _new(env, ["sleep", "1000"], "hoist")
+    try:
+        spare = _spare_of(sup, {m.monitor_pid})
+        m2, _ = _new(env, ["true"], "hoist")
+        assert m2.monitor_pid == spare  # the spare became this monitor
+        m2.start()
+        assert m2.wait(10).code == 0
+        assert _spare_of(sup, {m.monitor_pid, m2.monitor_pid}) != spare
+    finally:
+        m.kill(signal.SIGKILL)
+        m.wait(10)
+
+
+def test_killed_spare_is_replaced(env):
+    sup = env[2]
+    spare = _spare_of(sup, set())
+    os.kill(spare, signal.SIGKILL)
+    assert _spare_of(sup, {spare}) != spare
+    m, _ = _new(env, ["echo", "after"], "hoist")
+    s = m.attach(False, True, False)
+    m.start()
+    assert _demux(_read_all(s)) == [(1, b"after\n")]
+    assert m.wait(10).code == 0
+
+
+def test_supervisor_close_ends_fork_server_and_spare(tmp_path):
+    sup = Supervisor(str(tmp_path / "run"))
+    server = sup._proc.pid
+    spare = _spare_of(sup, set())
+    sup.close()
+    assert _wait_gone(spare, 5) and sup._proc.poll() is not None, (server, spare)
