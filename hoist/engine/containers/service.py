@@ -544,7 +544,9 @@ class ContainerService:
                 doc = self._load(cid)
             except NotFound:
                 return
-            if not self._fs_users.get(cid):
+            # --rm: remove() unmounts, after its waiters are told (it cannot restart:
+            # AutoRemove and a restart policy are refused together at create).
+            if not self._fs_users.get(cid) and not doc["HostConfig"].get("AutoRemove"):
                 self._umount_rootfs(cid)
             self._stop_health(cid, doc)
             st = doc["State"]
@@ -888,12 +890,13 @@ class ContainerService:
             except Conflict:
                 pass
             self._wait_exit(cid, None)
-        elif cid not in self._starting:
+        elif cid not in self._starting and cid not in self._last_exit:
+            # Only a monitor this daemon never saw end can be a stray (restore ends
+            # those too; this is for one that did not answer then).
             self._end_stray_monitor(cid)
         with self._lock:
             if not self.db.one("SELECT 1 FROM containers WHERE id=?", (cid,)):
                 return
-            self._umount_rootfs(cid)
             with self.db.transaction() as c:
                 c.execute("DELETE FROM containers WHERE id=?", (cid,))
             for _, cb in self._pending.pop(cid, []):
@@ -905,6 +908,9 @@ class ContainerService:
             if checker is not None:
                 checker.stop()
             self._changed.notify_all()
+        # The container is gone for every caller now (a `wait --condition removed`
+        # returns); what is left is its files, none of which anyone can reach by id.
+        self._umount_rootfs(cid)
         doomed = self.dir(cid) + ".rm"
         try:
             os.rename(self.dir(cid), doomed)
