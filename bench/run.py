@@ -137,8 +137,13 @@ def bench_images(engines: list[Engine], base: str, runs: int) -> dict[str, float
 
 
 def bench_run(engines: list[Engine], base: str, runs: int) -> dict[str, float]:
-    """`run --rm busybox true`, the whole CLI run, for every engine that has busybox."""
-    out = {}
+    """`run --rm busybox true`, the whole CLI run, for every engine that has busybox.
+
+    The engines take turns, one run each per round, so that a busy spell of this
+    (shared, noisy) machine lands on all of them alike rather than on one engine's
+    whole series, with a pause before each run for what the last one left running;
+    the figure per engine is the median of its runs."""
+    ready: list[tuple[Engine, list[str]]] = []
     for e in engines:
         if e.run("image", "inspect", "busybox", check=False).returncode != 0:
             continue
@@ -149,8 +154,13 @@ def bench_run(engines: list[Engine], base: str, runs: int) -> dict[str, float]:
             print(f"{e.name}: cannot run containers here: {warm.stderr.decode()[-300:]}",
                   file=sys.stderr)
             continue
-        out[e.name] = median_of(lambda: e.time(*args), max(runs, 10))
-    return out
+        ready.append((e, args))
+    times: dict[str, list[float]] = {e.name: [] for e, _ in ready}
+    for _ in range(max(runs, 10)):
+        for e, args in ready:
+            time.sleep(0.2)  # let the previous engine's after-work (clean-up, events) settle
+            times[e.name].append(e.time(*args))
+    return {name: statistics.median(ts) for name, ts in times.items()}
 
 
 def bench_many(engines: list[Engine], base: str, count: int) -> dict[str, dict[str, float]]:
