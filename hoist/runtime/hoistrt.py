@@ -502,14 +502,20 @@ class Creator:
         self.sock, self.pid = sock, pid
 
     @classmethod
-    def fork(cls, close: tuple[int, ...] = ()) -> "Creator":
+    def fork(cls, close: tuple[int, ...] = (), make_runtime: Any = None) -> "Creator":
         """``close``: fds of the caller's that the child must not hold (the caller's
-        peers watch them for EOF)."""
+        peers watch them for EOF). ``make_runtime(root)``: the runtime whose create
+        runs (HoistRuntime; the monitor's warm-up passes its stand-in)."""
         import socket
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
         pid = os.fork()
         if pid == 0:  # pragma: no cover - seen through the parent's side
             try:
+                # The spare that forks us ignores SIGCHLD, as the fork server does. With
+                # that inherited, an init that exits before we are gone (and it is
+                # reparented to the monitor) would be reaped by the kernel at once,
+                # its status lost and the container "running" for ever.
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
                 ours.close()
                 for fd in close:
                     os.close(fd)
@@ -522,7 +528,7 @@ class Creator:
             given = iter(fds)
             stdio = Stdio(*(next(given) if has else None for has in job["stdio"]),
                           terminal=bool(job["terminal"]))
-            rt = HoistRuntime(job["root"])
+            rt = (make_runtime or HoistRuntime)(job["root"])
             _child_reply(theirs, lambda: rt._create_for_parent(job["id"], job["bundle"], stdio))
         theirs.close()
         return cls(ours, pid)

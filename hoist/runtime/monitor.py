@@ -876,7 +876,10 @@ def warm_up(scratch: str, limit: float = 3.0) -> None:
              {"cmd": "wait"}, {"cmd": "start"}]
     runtime = _warm_up_runtime(scratch, reqs)
     reply, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    from . import hoistrt
     try:
+        # As a spare monitor does: its create goes to a creator forked beforehand.
+        hoistrt.keep_creator(hoistrt.Creator.fork(make_runtime=type(runtime)))
         if run(cfg, theirs, runtime) != 0:
             raise OSError(reply.recv(65536).decode(errors="replace"))
     except (OSError, TimeoutError) as e:
