@@ -244,7 +244,7 @@ def run_run(ctx: Context, opts: dict[str, Any], args: list[str]) -> int:
         raise _run_error("run", error_from_response(resp.status, resp.reason,
                                                      resp.getheader("content-type") or "",
                                                      data, wait_url))
-    from ..client import fastjson
+    from .. import fastjson
 
     doc = fastjson.loads(data or b"{}")
     err = (doc.get("Error") or {}).get("Message") if isinstance(doc.get("Error"), dict) else None

@@ -31,7 +31,7 @@ def hijack(client: Any, path: str, params: Any = None, body: Any = None, *,
     multiplexed)``. The caller owns the socket. Framing follows the container's (or
     exec's) TTY setting, as the docker CLI decides it: daemons before API 1.42 label
     every stream raw."""
-    from ..client import fastjson
+    from .. import fastjson
 
     url = client._url(path, params)
     conn = client._connect()

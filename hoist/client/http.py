@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # typing costs milliseconds at every CLI start
 
 from ..errors import Conflict, HoistError, InvalidArgument, NotFound, Unavailable
 from . import API_VERSION, default_socket, parse_host, percent_encode, resolve_host
-from . import fastjson
+from .. import fastjson
 from .wire import Connection
 from .wire import Response as WireResponse
 
@@ -307,7 +307,7 @@ class Client:
     def _json(self, method: str, path: str, params: Any, body: Any) -> Any:
         headers = None
         if body is not None and not isinstance(body, (bytes, bytearray)):
-            from . import fastjson as json
+            from .. import fastjson as json
 
             body = json.dumps(body).encode()
             headers = {"Content-Type": "application/json"}

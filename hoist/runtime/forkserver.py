@@ -12,6 +12,7 @@ EOF (daemon gone). Monitors are forked one ahead as spares (see serve()).
 """
 from __future__ import annotations
 
+import _signal
 import gc
 import json
 import os
@@ -180,7 +181,7 @@ def _spare(sock: socket.socket, taken_w: int) -> None:
     try:
         # If the server dies (killed), the spare still serves the one request it gets:
         # it holds the socket, so the daemon cannot tell yet. Its report is then lost.
-        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+        _signal.signal(_signal.SIGPIPE, _signal.SIG_IGN)
         # Its runtime's creator is forked now too, while there is nothing to do.
         creator = _fork_creator(sock.fileno(), taken_w)
         msg, fds, _, _ = socket.recv_fds(sock, 1 << 16, 1)
@@ -188,7 +189,8 @@ def _spare(sock: socket.socket, taken_w: int) -> None:
         if not msg:
             os._exit(0)
         sock.send(b"{}")
-        _child(sock, json.loads(msg), fds[0] if fds else -1, creator)
+        from .. import fastjson
+        _child(sock, fastjson.loads(msg), fds[0] if fds else -1, creator)
     finally:
         os._exit(code)
 
@@ -212,7 +214,7 @@ def _tell(taken_w: int, what: bytes) -> None:
 def _child(server_sock: socket.socket, cfg: dict, conn_fd: int, creator: object = None) -> None:
     code = 1
     try:
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        _signal.signal(_signal.SIGCHLD, _signal.SIG_DFL)
         server_sock.close()
         if conn_fd < 0:
             return
@@ -221,8 +223,8 @@ def _child(server_sock: socket.socket, cfg: dict, conn_fd: int, creator: object 
         # init. (A second fork would make every page the middle process wrote the
         # monitor's private memory, ~0.4 MiB per container.)
         os.setsid()
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+        _signal.signal(_signal.SIGINT, _signal.SIG_DFL)
+        _signal.signal(_signal.SIGPIPE, _signal.SIG_IGN)
         null = os.open(os.devnull, os.O_RDWR)
         os.dup2(null, 0)
         log = os.open(os.path.join(cfg["state_dir"], "monitor.log"),

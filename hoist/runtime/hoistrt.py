@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from .. import linux
+from .. import fastjson, linux
 from ..errors import CannotExecute, CommandNotFound, Conflict, HoistError, InvalidArgument, NotFound
 from . import init as _init
 from .base import Created, Stdio
@@ -482,10 +482,10 @@ def _child_reply(theirs: Any, work: Any) -> None:
     try:
         try:
             info, fds = work()
-            socket.send_fds(theirs, [json.dumps({"ok": info}).encode()], fds)
+            socket.send_fds(theirs, [fastjson.dumps({"ok": info}).encode()], fds)
         except BaseException as e:
             err = {"error": str(e) or type(e).__name__, "kind": type(e).__name__}
-            theirs.sendall(json.dumps(err).encode())
+            theirs.sendall(fastjson.dumps(err).encode())
     except BaseException:
         code = 1
     finally:
@@ -538,7 +538,7 @@ class Creator:
         given = (stdio.stdin, stdio.stdout, stdio.stderr)
         msg = dict(job, stdio=[fd is not None for fd in given], terminal=stdio.terminal)
         try:
-            socket.send_fds(self.sock, [json.dumps(msg).encode()],
+            socket.send_fds(self.sock, [fastjson.dumps(msg).encode()],
                             [fd for fd in given if fd is not None])
         except OSError:  # it died idle: do it the usual way
             self.discard()
@@ -580,7 +580,7 @@ def _parent_result(ours: Any, pid: int) -> tuple[dict[str, Any], list[int]]:
             os.waitpid(pid, 0)
         except ChildProcessError:
             pass
-    reply = json.loads(msg or b'{"error": "runtime child exited without a reply"}')
+    reply = fastjson.loads(msg or b'{"error": "runtime child exited without a reply"}')
     if "ok" in reply:
         return reply["ok"], list(fds)
     for fd in fds:

@@ -1,9 +1,11 @@
-"""JSON decoding for the CLI's hot path without importing :mod:`json`.
+"""JSON through the C scanner and encoder alone, for hot paths.
 
-``json.decoder`` compiles regular expressions when imported, which brings in ``re`` and
-``enum``: about a fifth of a whole ``hoist images`` run. The C scanner it wraps works on
-its own, so simple responses are decoded with it; anything it cannot take (or a
-malformed document) goes to :mod:`json` for the exact answer or error.
+The CLI: ``json.decoder`` compiles regular expressions when imported, which brings in
+``re`` and ``enum``: about a fifth of a whole ``hoist images`` run. The monitors: each
+Python-level json function a monitor runs writes to pages it would otherwise share
+with the fork server. The C scanner works on its own, so simple documents are decoded
+with it; anything it cannot take (or a malformed document) goes to :mod:`json` for the
+exact answer or error.
 """
 from __future__ import annotations
 
