@@ -1,13 +1,14 @@
 """hoist's own OCI runtime: runs a bundle (config.json + rootfs) the way runc does.
 
-It lives inside the per-container monitor (single-threaded, child subreaper):
+It serves the per-container monitor (single-threaded, child subreaper):
 
-* ``create`` forks the init straight from the monitor. For a new pid namespace the
-  monitor unshares CLONE_NEWPID for its *children* only, forks (the child is pid 1 and
-  the monitor's own child: no double fork, no reparenting) and restores its
-  pid_for_children at once. The child (hoist.runtime.init) joins the cgroup, enters the
-  other namespaces, builds the root filesystem, pivots, drops privileges and blocks on
-  a pipe until ``start``.
+* ``create`` runs in a short-lived child of the monitor (``create_isolated``: a Creator
+  forked ahead of time, else a fork there and then), so that its work never becomes
+  the monitor's memory. That child forks the init: for a new pid namespace it unshares
+  CLONE_NEWPID for its *children* only, forks (the child is pid 1) and restores its
+  pid_for_children at once; when it exits, the init is reparented to the monitor. The
+  init (hoist.runtime.init) joins the cgroup, enters the other namespaces, builds the
+  root filesystem, pivots, drops privileges and blocks on a pipe until ``start``.
 * Errors travel back over a CLOEXEC pipe: a successful execve closes it (EOF), anything
   else writes a message first. So ``start`` knows whether exec worked before returning.
 * Everything the child needs (spec, compiled seccomp filter, cgroup files) is prepared
