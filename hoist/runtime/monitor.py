@@ -42,6 +42,10 @@ CLIENT_BUF_LIMIT = 8 << 20  # stop reading container output while a client lags 
 # The daemon starts what it created at once; a container still not started after this
 # long belongs to a daemon that died in between: end it rather than wait forever.
 START_DEADLINE = 60.0
+# A process we watch (pidfd) that ended but never became ours to reap: its status is
+# lost. It may still be on its way to us (a zombie of the short-lived child that made
+# it, reparented when that child exits), so it gets this long before it counts as lost.
+LOST_GRACE = 5.0
 STREAM_IDS = {"stdin": 0, "stdout": 1, "stderr": 2}
 # epoll directly, not the selectors module: less Python run (and so fewer pages written)
 # in every monitor.
@@ -144,6 +148,8 @@ class Proc:
         self.waiters: list[socket.socket] = []
         self.status: dict[str, Any] | None = None
         self.exited_at = 0.0
+        self.pidfd: int | None = None
+        self.gone_at = 0.0  # when its pidfd said it ended and we had no status for it
         self.outs_done = False
         self.discard = False
 
@@ -233,6 +239,12 @@ class MonitorServer:
 
     def _wire(self, proc: Proc, created: Any) -> None:
         proc.pid = created.pid
+        try:
+            proc.pidfd = os.pidfd_open(proc.pid)
+        except OSError:  # already gone (SIGCHLD tells), or a kernel before 5.3
+            proc.pidfd = None
+        else:
+            self._set(proc.pidfd, READ, ("gone", proc))
         if created.console is not None:
             proc.console = created.console
             os.set_blocking(created.console, False)
@@ -289,6 +301,9 @@ class MonitorServer:
                     left = p.exited_at + (DRAIN_AFTER_EXIT if not p.outs_done else CLIENT_LINGER) \
                         - time.monotonic()
                     timeout = left if timeout is None else min(timeout, left)
+                elif p.status is None and p.gone_at:
+                    left = p.gone_at + LOST_GRACE - time.monotonic()
+                    timeout = left if timeout is None else min(timeout, left)
             for fd, got in self.sel.poll(-1 if timeout is None else max(0.0, timeout)):
                 h = self._handlers.get(fd)
                 if h is None:
@@ -305,6 +320,14 @@ class MonitorServer:
                     print(f"monitor {self.id}: {type(e).__name__}: {e}", flush=True)
             now = time.monotonic()
             for p in self._procs():
+                if p.status is None and p.gone_at and now >= p.gone_at + LOST_GRACE:
+                    # Never left waiting for ever: the container has ended all the same.
+                    print(f"monitor {self.id}: process {p.pid} ended but was not ours to "
+                          f"reap; its exit status is lost", flush=True)
+                    self._record_exit(p, {"code": 255, "oom_killed": False,
+                                          "finished_at": time.time(),
+                                          "error": "exit status lost: the process ended "
+                                                   "without its monitor reaping it"})
                 if p.status is not None and not p.outs_done and now >= p.exited_at + DRAIN_AFTER_EXIT:
                     self._outputs_done(p)
                 if p.status is not None and p.clients and now >= p.exited_at + CLIENT_LINGER:
@@ -360,6 +383,11 @@ class MonitorServer:
                 self._client_flush(obj)
         elif kind == "stdin":
             self._flush_stdin(obj)
+        elif kind == "gone":
+            self._drop_pidfd(obj)
+            self._reap()
+            if obj.status is None:
+                obj.gone_at = time.monotonic()
         elif kind == "waiter":
             # A waiter hung up (or sent junk): forget it.
             conn, proc = obj
@@ -726,7 +754,14 @@ class MonitorServer:
                 continue
         return False
 
+    def _drop_pidfd(self, p: Proc) -> None:
+        if p.pidfd is not None:
+            self._set(p.pidfd, 0)
+            os.close(p.pidfd)
+            p.pidfd = None
+
     def _record_exit(self, p: Proc, status: dict[str, Any]) -> None:
+        self._drop_pidfd(p)
         p.status = status
         p.exited_at = time.monotonic()
         if p is self.init:
