@@ -89,12 +89,13 @@ def _demux(data: bytes) -> list[tuple[int, bytes]]:
 
 
 def _gone(pid: int) -> bool:
+    """Ended: no such process, or only its zombie (reaped or not, it may go at any
+    moment, so no check before the read)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] == "Z"
+    except (FileNotFoundError, ProcessLookupError):
         return True
-    with open(f"/proc/{pid}/stat") as f:
-        return f.read().split(")")[-1].split()[0] == "Z"
 
 
 def _wait_gone(pid: int, timeout: float = 5) -> bool:
