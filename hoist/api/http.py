@@ -261,7 +261,7 @@ class WorkerPool:
         self._spare, self._keep, self._idle_timeout = spare, keep, idle_timeout
         self._jobs: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
         self._lock = threading.Lock()
-        self._idle = 0  # workers waiting, less the jobs queued for them
+        self._idle = keep  # workers waiting, less the jobs queued for them
         for _ in range(keep):
             self._start_worker()
 
@@ -272,12 +272,9 @@ class WorkerPool:
             self._idle += short
         self._jobs.put(job)
         for _ in range(short):
-            self._start_worker(counted=True)
+            self._start_worker()
 
-    def _start_worker(self, counted: bool = False) -> None:
-        if not counted:
-            with self._lock:
-                self._idle += 1
+    def _start_worker(self) -> None:
         threading.Thread(target=self._work, daemon=True, name="api-worker").start()
 
     def _work(self) -> None:

@@ -329,11 +329,9 @@ class HoistRuntime:
 
     def create_isolated(self, container_id: str, bundle: str, stdio: Stdio) -> Created:
         creator = take_creator() if self.cgroup_layout is None else None
-        if creator is not None:
-            info, fds = creator.run({"root": self.root, "id": container_id, "bundle": bundle},
-                                    stdio)
-        else:
-            info, fds = _in_child(lambda: self._create_for_parent(container_id, bundle, stdio))
+        done = creator.run({"root": self.root, "id": container_id, "bundle": bundle}, stdio) \
+            if creator is not None else None
+        info, fds = done or _in_child(lambda: self._create_for_parent(container_id, bundle, stdio))
         self._pending[container_id] = _Pending(fds[0], fds[1], info["poststart"], info["bundle"])
         return Created(pid=info["pid"], console=fds[2] if len(fds) > 2 else None)
 
@@ -525,7 +523,7 @@ class Creator:
                 os._exit(1)
             if not msg:
                 os._exit(0)  # never needed: the parent is gone or took another way
-            job = json.loads(msg)
+            job = fastjson.loads(msg)
             given = iter(fds)
             stdio = Stdio(*(next(given) if has else None for has in job["stdio"]),
                           terminal=bool(job["terminal"]))
@@ -534,17 +532,18 @@ class Creator:
         theirs.close()
         return cls(ours, pid)
 
-    def run(self, job: dict[str, Any], stdio: Stdio) -> tuple[dict[str, Any], list[int]]:
+    def run(self, job: dict[str, Any], stdio: Stdio) -> tuple[dict[str, Any], list[int]] | None:
+        """The create's outcome, as _in_child gives it; None if this creator died idle
+        (the caller then forks a child of its own)."""
         import socket
         given = (stdio.stdin, stdio.stdout, stdio.stderr)
         msg = dict(job, stdio=[fd is not None for fd in given], terminal=stdio.terminal)
         try:
             socket.send_fds(self.sock, [fastjson.dumps(msg).encode()],
                             [fd for fd in given if fd is not None])
-        except OSError:  # it died idle: do it the usual way
+        except OSError:
             self.discard()
-            rt = HoistRuntime(job["root"])
-            return _in_child(lambda: rt._create_for_parent(job["id"], job["bundle"], stdio))
+            return None
         return _parent_result(self.sock, self.pid)
 
     def discard(self) -> None:

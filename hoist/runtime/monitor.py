@@ -3,9 +3,10 @@
 Forked by the fork server as a spare, ahead of need; once given a container it makes
 its own session, so it survives the daemon's death. It is a child subreaper, so the
 container's init and every exec'd process end up its children (they are made by
-short-lived children of its own: see hoistrt.Creator and _in_child). It owns the container's stdio (pipes or the pty master),
-copies output to the json-file log and to attached clients, feeds stdin, records the
-exit status in ``state_dir/exit.json`` (atomically) and serves a unix control socket.
+short-lived children of its own: see hoistrt.Creator and _in_child). It owns the
+container's stdio (pipes or the pty master), copies output to the json-file log and to
+attached clients, feeds stdin, records the exit status in ``state_dir/exit.json``
+(atomically) and serves a unix control socket.
 
 Control protocol (``state_dir/monitor.sock``): each message is a 4-byte big-endian length
 and a JSON object, both ways. One request per connection; ``attach`` turns the connection

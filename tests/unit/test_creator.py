@@ -77,3 +77,24 @@ def test_unused_creator_ends():
     p = subprocess.run([sys.executable, "-c", SCRIPT_UNUSED, REPO], capture_output=True,
                        text=True, timeout=60)
     assert p.returncode == 0 and p.stdout.strip() == "ok", p.stderr + p.stdout
+
+
+SCRIPT_DIED_IDLE = r"""
+import os, signal, sys
+sys.path.insert(0, sys.argv[1])
+from hoist.runtime import hoistrt
+from hoist.runtime.base import Stdio
+creator = hoistrt.Creator.fork()
+os.kill(creator.pid, signal.SIGKILL)
+os.waitpid(creator.pid, 0)
+# Its caller is told, and forks a child of its own instead (create_isolated).
+assert creator.run({"root": "/nonexistent", "id": "c1", "bundle": "/b"},
+                   Stdio(None, None, None)) is None
+print("ok")
+"""
+
+
+def test_creator_that_died_idle_gives_way():
+    p = subprocess.run([sys.executable, "-c", SCRIPT_DIED_IDLE, REPO], capture_output=True,
+                       text=True, timeout=60)
+    assert p.returncode == 0 and p.stdout.strip() == "ok", p.stderr + p.stdout
